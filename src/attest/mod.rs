@@ -1,0 +1,23 @@
+//! Signing and attestation: appliance keys (via sigstore), DSSE envelopes, the receipt file
+//! format and its offline verification, and Sigstore bundle export.
+//!
+//! Only this module imports `sigstore`, `sigstore_protobuf_specs` and `olpc-cjson`.
+
+pub mod bundle;
+pub mod dsse;
+pub mod keys;
+pub mod receipt;
+
+/// What went wrong with keys, envelopes or receipts.
+#[derive(Debug, thiserror::Error)]
+pub enum AttestError {
+    /// A key could not be generated, read, parsed or used.
+    #[error("key: {0}")]
+    Key(String),
+    /// A signature did not verify.
+    #[error("signature: {0}")]
+    BadSignature(String),
+    /// An envelope or bundle is malformed.
+    #[error("format: {0}")]
+    Format(String),
+}

@@ -1,0 +1,13 @@
+//! The domain: identifiers, manifests and their validation, executions, actors and tenant
+//! scopes, receipt statements. Pure data and logic: no IO, no outside services, and none of
+//! the storage, HTTP, policy or signing crates.
+
+pub mod actions;
+pub mod actor;
+pub mod duration;
+pub mod execution;
+pub mod expr;
+pub mod ids;
+pub mod manifest;
+pub mod receipt;
+pub mod validate;

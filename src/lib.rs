@@ -1,0 +1,8 @@
+//! Maestro Conductor: one binary that runs multi-tenant workflows and proves what it did.
+//!
+//! Code map (lower layers never import higher ones):
+//! - [`domain`]: identifiers, Manifest v1 and its validation, executions, actors and tenant
+//!   scopes, receipt statements. Pure: no IO.
+pub mod attest;
+pub mod domain;
+pub mod tlog;
