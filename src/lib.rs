@@ -5,4 +5,5 @@
 //!   scopes, receipt statements. Pure: no IO.
 pub mod attest;
 pub mod domain;
+pub mod store;
 pub mod tlog;

@@ -1,0 +1,314 @@
+//! The read side: a [`Reader`] is one consistent snapshot. Tenant data is read through a
+//! [`TenantScope`]; log data (hashes, checkpoints) is appliance-wide and holds no tenant
+//! content.
+
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable as _};
+
+use super::tables::*;
+use super::write::decode_head;
+use super::{ActiveState, Change, StoreError, StoredReceipt, codec};
+use crate::domain::actor::TenantScope;
+use crate::domain::execution::{Decision, Execution, ExecutionStatus, ExecutionSummary};
+use crate::domain::ids::{DecisionId, Digest, ExecutionId, TenantId};
+use crate::domain::receipt::ChainHead;
+use crate::tlog;
+
+/// Filters and cursor for listing executions (newest first).
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Only this status.
+    pub status: Option<ExecutionStatus>,
+    /// Only this manifest name.
+    pub name: Option<String>,
+    /// Only canary (true) or only regular (false) executions.
+    pub canary: Option<bool>,
+    /// Continue after this execution id (exclusive).
+    pub after: Option<ExecutionId>,
+    /// Page size.
+    pub limit: usize,
+}
+
+/// Most rows a filtered list scans for one page before handing back a cursor.
+pub const MAX_SCAN: usize = 10_000;
+
+/// One page of results.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Page<T> {
+    /// Items in order.
+    pub items: Vec<T>,
+    /// Cursor for the next page, when there may be more.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// A consistent snapshot of the store.
+pub struct Reader {
+    txn: ReadTransaction,
+}
+
+/// Reads stored log hashes for proofs.
+pub struct LogHashes {
+    table: ReadOnlyTable<u64, [u8; 32]>,
+}
+
+impl tlog::HashSource for LogHashes {
+    fn hashes(&self, indexes: &[u64]) -> Result<Vec<tlog::Hash>, String> {
+        indexes
+            .iter()
+            .map(|&i| match self.table.get(i) {
+                Ok(Some(h)) => Ok(h.value()),
+                Ok(None) => Err(format!("log hash {i} is missing")),
+                Err(e) => Err(e.to_string()),
+            })
+            .collect()
+    }
+}
+
+const ID_MAX: &str = "\u{7f}";
+
+impl Reader {
+    pub(super) fn new(txn: ReadTransaction) -> Self {
+        Reader { txn }
+    }
+
+    /// One execution of the scope's tenant.
+    pub fn execution(
+        &self,
+        scope: &TenantScope,
+        id: &ExecutionId,
+    ) -> Result<Option<Execution>, StoreError> {
+        let table = self.txn.open_table(EXECUTIONS)?;
+        table
+            .get((scope.tenant().as_str(), id.as_str()))?
+            .map(|v| codec::decode(v.value()))
+            .transpose()
+    }
+
+    /// A page of the tenant's executions, newest first.
+    pub fn list_executions(
+        &self,
+        scope: &TenantScope,
+        q: &ListQuery,
+    ) -> Result<Page<ExecutionSummary>, StoreError> {
+        let tenant = scope.tenant().as_str();
+        let limit = q.limit.clamp(1, 1000);
+        let upper = q.after.as_ref().map(|c| c.as_str()).unwrap_or(ID_MAX);
+        let executions = self.txn.open_table(EXECUTIONS)?;
+        let mut items = Vec::new();
+        let mut scanned = 0usize;
+        let mut last_seen: Option<String> = None;
+        let matches = |e: &Execution| {
+            q.name.as_ref().is_none_or(|n| &e.manifest.name == n)
+                && q.canary.is_none_or(|c| e.canary == c)
+                && q.status.is_none_or(|s| e.status == s)
+        };
+        let mut exhausted = true;
+        if let Some(status) = q.status {
+            let index = self.txn.open_table(EXECUTIONS_BY_STATUS)?;
+            for row in index
+                .range((tenant, status.as_str(), "")..(tenant, status.as_str(), upper))?
+                .rev()
+            {
+                let (key, _) = row?;
+                let id = key.value().2.to_owned();
+                scanned += 1;
+                if let Some(v) = executions.get((tenant, id.as_str()))? {
+                    let e: Execution = codec::decode(v.value())?;
+                    if matches(&e) {
+                        items.push(e.summary());
+                    }
+                }
+                last_seen = Some(id);
+                if items.len() >= limit || scanned >= MAX_SCAN {
+                    exhausted = false;
+                    break;
+                }
+            }
+        } else {
+            for row in executions.range((tenant, "")..(tenant, upper))?.rev() {
+                let (key, value) = row?;
+                scanned += 1;
+                let e: Execution = codec::decode(value.value())?;
+                if matches(&e) {
+                    items.push(e.summary());
+                }
+                last_seen = Some(key.value().1.to_owned());
+                if items.len() >= limit || scanned >= MAX_SCAN {
+                    exhausted = false;
+                    break;
+                }
+            }
+        }
+        Ok(Page {
+            items,
+            next_cursor: if exhausted { None } else { last_seen },
+        })
+    }
+
+    /// The receipt of an execution of the scope's tenant.
+    pub fn receipt(
+        &self,
+        scope: &TenantScope,
+        id: &ExecutionId,
+    ) -> Result<Option<StoredReceipt>, StoreError> {
+        let table = self.txn.open_table(RECEIPTS)?;
+        table
+            .get((scope.tenant().as_str(), id.as_str()))?
+            .map(|v| codec::decode(v.value()))
+            .transpose()
+    }
+
+    /// A receipt of the scope's tenant by its digest.
+    pub fn receipt_by_digest(
+        &self,
+        scope: &TenantScope,
+        digest: &Digest,
+    ) -> Result<Option<(ExecutionId, StoredReceipt)>, StoreError> {
+        let index = self.txn.open_table(RECEIPTS_BY_DIGEST)?;
+        let Some(id) = index.get((scope.tenant().as_str(), digest.hex().as_str()))? else {
+            return Ok(None);
+        };
+        let id = ExecutionId::new(id.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(self.receipt(scope, &id)?.map(|r| (id, r)))
+    }
+
+    /// A decision of the scope's tenant.
+    pub fn decision(
+        &self,
+        scope: &TenantScope,
+        id: &DecisionId,
+    ) -> Result<Option<Decision>, StoreError> {
+        let table = self.txn.open_table(DECISIONS)?;
+        table
+            .get((scope.tenant().as_str(), id.as_str()))?
+            .map(|v| codec::decode(v.value()))
+            .transpose()
+    }
+
+    /// Artifact bytes of the scope's tenant.
+    pub fn artifact(
+        &self,
+        scope: &TenantScope,
+        digest: &Digest,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.txn.open_table(ARTIFACTS)?;
+        table
+            .get((scope.tenant().as_str(), digest.hex().as_str()))?
+            .map(|v| codec::decode_bytes(v.value()))
+            .transpose()
+    }
+
+    /// The tenant's receipt chain head.
+    pub fn chain_head(&self, tenant: &TenantId) -> Result<ChainHead, StoreError> {
+        let table = self.txn.open_table(TENANT_HEADS)?;
+        match table.get(tenant.as_str())? {
+            Some(v) => decode_head(v.value()),
+            None => Ok(ChainHead::default()),
+        }
+    }
+
+    /// Number of leaves in the log.
+    pub fn log_size(&self) -> Result<u64, StoreError> {
+        let table = self.txn.open_table(LOG_LEAVES)?;
+        Ok(table.last()?.map(|(k, _)| k.value() + 1).unwrap_or(0))
+    }
+
+    /// The (tenant, execution) whose receipt is at a leaf. Appliance-internal.
+    pub fn log_leaf(&self, index: u64) -> Result<Option<(TenantId, ExecutionId)>, StoreError> {
+        let table = self.txn.open_table(LOG_LEAVES)?;
+        let Some(v) = table.get(index)? else {
+            return Ok(None);
+        };
+        let (t, e) = v.value();
+        let tenant = TenantId::new(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let exec = ExecutionId::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok(Some((tenant, exec)))
+    }
+
+    /// The stored log hashes, for proofs.
+    pub fn log_hashes(&self) -> Result<LogHashes, StoreError> {
+        Ok(LogHashes {
+            table: self.txn.open_table(LOG_HASHES)?,
+        })
+    }
+
+    /// The signed checkpoint for a tree size, if one was signed.
+    pub fn checkpoint(&self, size: u64) -> Result<Option<String>, StoreError> {
+        let table = self.txn.open_table(CHECKPOINTS)?;
+        Ok(table.get(size)?.map(|v| v.value().to_owned()))
+    }
+
+    /// The latest signed checkpoint.
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let table = self.txn.open_table(CHECKPOINTS)?;
+        Ok(table
+            .last()?
+            .map(|(k, v)| (k.value(), v.value().to_owned())))
+    }
+
+    /// The smallest signed checkpoint at or above `size`.
+    pub fn checkpoint_at_or_after(&self, size: u64) -> Result<Option<(u64, String)>, StoreError> {
+        let table = self.txn.open_table(CHECKPOINTS)?;
+        let mut range = table.range(size..)?;
+        Ok(range
+            .next()
+            .transpose()?
+            .map(|(k, v)| (k.value(), v.value().to_owned())))
+    }
+
+    /// Executions that are not final, across tenants. Appliance-internal (recovery).
+    pub fn active(&self) -> Result<Vec<(TenantId, ExecutionId, ActiveState)>, StoreError> {
+        let table = self.txn.open_table(ACTIVE)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, v) = row?;
+            let (t, e) = k.value();
+            out.push((
+                TenantId::new(t).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                ExecutionId::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                if v.value() == 0 {
+                    ActiveState::Queued
+                } else {
+                    ActiveState::Running
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Changes after sequence `after` (exclusive), at most `limit`.
+    pub fn changes_after(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Change>, StoreError> {
+        let table = self.txn.open_table(CHANGES)?;
+        let start = after.map(|a| a + 1).unwrap_or(0);
+        let mut out = Vec::new();
+        for row in table.range(start..)? {
+            let (k, v) = row?;
+            let (tenant, kind, id) = v.value();
+            out.push(Change {
+                seq: k.value(),
+                tenant: tenant.to_owned(),
+                kind: kind.to_owned(),
+                id: id.to_owned(),
+            });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every public key that ever signed.
+    pub fn keys(&self) -> Result<Vec<serde_json::Value>, StoreError> {
+        let table = self.txn.open_table(KEYS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (_, v) = row?;
+            out.push(codec::decode(v.value())?);
+        }
+        Ok(out)
+    }
+}

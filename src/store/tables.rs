@@ -1,0 +1,49 @@
+//! Every redb table, its key and value types. Tenant data is keyed by tenant first, so a
+//! tenant scope's key range is the only way to reach it. See `docs/design/store.md`.
+
+use redb::TableDefinition;
+
+/// Appliance metadata: schema version, log origin, versions seen.
+pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+/// (tenant, execution id) → encoded `Execution`.
+pub const EXECUTIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("executions");
+
+/// (tenant, status, execution id) → (): executions by status, for filtered lists.
+pub const EXECUTIONS_BY_STATUS: TableDefinition<(&str, &str, &str), ()> =
+    TableDefinition::new("executions_by_status");
+
+/// (tenant, execution id) → status byte (0 queued, 1 running) for executions not yet final.
+pub const ACTIVE: TableDefinition<(&str, &str), u8> = TableDefinition::new("active");
+
+/// (tenant, decision id) → encoded `Decision`.
+pub const DECISIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("decisions");
+
+/// (tenant, execution id) → encoded `StoredReceipt`.
+pub const RECEIPTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("receipts");
+
+/// (tenant, receipt digest hex) → execution id.
+pub const RECEIPTS_BY_DIGEST: TableDefinition<(&str, &str), &str> =
+    TableDefinition::new("receipts_by_digest");
+
+/// tenant → receipt chain head: count (u64 LE) and last digest (32 bytes).
+pub const TENANT_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("tenant_heads");
+
+/// (tenant, artifact digest hex) → encoded bytes.
+pub const ARTIFACTS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("artifacts");
+
+/// log leaf index → (tenant, execution id) of the receipt at that leaf.
+pub const LOG_LEAVES: TableDefinition<u64, (&str, &str)> = TableDefinition::new("log_leaves");
+
+/// stored-hash index → hash (the tlog stored-hash layout).
+pub const LOG_HASHES: TableDefinition<u64, [u8; 32]> = TableDefinition::new("log_hashes");
+
+/// tree size → signed checkpoint note.
+pub const CHECKPOINTS: TableDefinition<u64, &str> = TableDefinition::new("checkpoints");
+
+/// change sequence number → (tenant, kind, id): what changed, in commit order, for derived
+/// state (the search index) to follow.
+pub const CHANGES: TableDefinition<u64, (&str, &str, &str)> = TableDefinition::new("changes");
+
+/// key id → encoded public key record (every key that ever signed).
+pub const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
