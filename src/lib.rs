@@ -4,6 +4,9 @@
 //! - [`domain`]: identifiers, Manifest v1 and its validation, executions, actors and tenant
 //!   scopes, receipt statements. Pure: no IO.
 pub mod attest;
+pub mod config;
 pub mod domain;
+pub mod engine;
 pub mod store;
+pub mod telemetry;
 pub mod tlog;

@@ -219,7 +219,7 @@ pub const BUILTINS: &[ActionSpec] = &[
             opt("stdin", InputKind::String, "text written to standard input"),
             opt("env", InputKind::StringMap, "extra environment variables"),
         ],
-        outputs: &["exit_code", "stdout", "stderr"],
+        outputs: &["exit_code", "stdout", "stderr", "truncated"],
     },
     ActionSpec {
         name: "builtin/fail",

@@ -1009,3 +1009,42 @@ pub fn validate(document: Value, ctx: &Context<'_>) -> Result<ValidManifest, Vec
 
 #[cfg(test)]
 mod tests;
+
+/// Dependencies of each task of a valid manifest (from `needs` and output references), as
+/// indexes into `manifest.tasks`.
+pub fn dependencies(manifest: &Manifest) -> Vec<Vec<usize>> {
+    let index: HashMap<&str, usize> = manifest
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (t.id.as_str(), i))
+        .collect();
+    manifest
+        .tasks
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut deps: Vec<usize> = Vec::new();
+            let mut add = |id: &str| {
+                if let Some(&j) = index.get(id)
+                    && j != i
+                    && !deps.contains(&j)
+                {
+                    deps.push(j);
+                }
+            };
+            for need in &t.needs {
+                add(need);
+            }
+            let mut path = String::new();
+            expr::for_each_string(&Value::Object(t.with.clone()), &mut path, &mut |_, s| {
+                for occ in expr::scan(s) {
+                    if let Ok(Reference::TaskOutput { task, .. }) = occ.reference {
+                        add(&task);
+                    }
+                }
+            });
+            deps
+        })
+        .collect()
+}

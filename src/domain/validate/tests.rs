@@ -56,6 +56,7 @@ tasks:
     let v = load(text, &Context::default()).expect("valid");
     assert_eq!(v.manifest.tasks.len(), 4);
     assert_eq!(v.deps, vec![vec![], vec![0], vec![0], vec![1, 2]]);
+    assert_eq!(dependencies(&v.manifest), v.deps);
     let pos = |i| v.order.iter().position(|&x| x == i).unwrap();
     assert!(pos(0) < pos(1) && pos(1) < pos(3) && pos(2) < pos(3));
 }

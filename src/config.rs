@@ -1,0 +1,617 @@
+//! Configuration: one [`Config`] struct, loaded by a pure function from TOML layers (the demo
+//! layer, then the config file), then `MAESTRO_*` environment variables, then flags.
+//! Unknown keys are errors; every error says which layer and key is wrong.
+//!
+//! Environment variables map to keys by lowercasing and splitting on `__`:
+//! `MAESTRO_LIMITS__RUNNERS=64` sets `limits.runners`. Values are parsed as TOML values
+//! (`64`, `true`, `["a","b"]`), or taken as strings when they do not parse.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::actor::Role;
+use crate::domain::duration;
+use crate::domain::ids::TenantId;
+
+/// Environment variables the client commands read; they are not config keys.
+pub const CLIENT_ENV: &[&str] = &[
+    "MAESTRO_URL",
+    "MAESTRO_TOKEN",
+    "MAESTRO_CONFIG",
+    "MAESTRO_OUTPUT",
+];
+
+/// A configuration problem: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{origin}: {message}")]
+pub struct ConfigError {
+    /// The layer or key: `config file maestro.toml`, `MAESTRO_LIMITS__RUNNERS`, `tenants.acme`.
+    pub origin: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+fn err(origin: impl Into<String>, message: impl Into<String>) -> ConfigError {
+    ConfigError {
+        origin: origin.into(),
+        message: message.into(),
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where the store, keys and work directories live.
+    pub data_dir: PathBuf,
+    /// Address the HTTP server listens on.
+    pub listen: String,
+    /// Seed demo tenants, tokens and executions on first start.
+    pub demo: bool,
+    /// Logging.
+    pub log: LogConfig,
+    /// Receipt and checkpoint signing.
+    pub signing: SigningConfig,
+    /// Limits and quotas.
+    pub limits: Limits,
+    /// Group commit.
+    pub commit: CommitConfig,
+    /// Built-in actions that reach outside.
+    pub actions: ActionsConfig,
+    /// Regions of this deployment; empty accepts any well-formed region.
+    pub regions: Vec<String>,
+    /// Storage locations ("buckets") by name, each tagged with a region.
+    pub locations: BTreeMap<String, LocationConfig>,
+    /// Tenants by id.
+    pub tenants: BTreeMap<String, TenantConfig>,
+    /// API tokens (hashed).
+    pub tokens: Vec<TokenConfig>,
+    /// Feature flags.
+    pub features: Features,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from("maestro-data"),
+            listen: "127.0.0.1:7070".into(),
+            demo: false,
+            log: LogConfig::default(),
+            signing: SigningConfig::default(),
+            limits: Limits::default(),
+            commit: CommitConfig::default(),
+            actions: ActionsConfig::default(),
+            regions: Vec::new(),
+            locations: BTreeMap::new(),
+            tenants: BTreeMap::new(),
+            tokens: Vec::new(),
+            features: Features::default(),
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `error`, `warn`, `info`, `debug`, `trace`, or a tracing filter directive.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            level: "info".into(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Signing key algorithm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KeyAlgorithm {
+    /// Ed25519.
+    Ed25519,
+    /// ECDSA P-256.
+    EcdsaP256,
+}
+
+/// Receipt and checkpoint signing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SigningConfig {
+    /// Algorithm of a generated key.
+    pub algorithm: KeyAlgorithm,
+    /// PKCS#8 PEM private key; default `<data_dir>/keys/appliance.pem`, generated at first
+    /// start.
+    pub key_file: Option<PathBuf>,
+    /// Log origin (the first line of checkpoints); default `maestro/<random id>`, fixed at
+    /// first start.
+    pub log_origin: Option<String>,
+}
+
+impl Default for SigningConfig {
+    fn default() -> Self {
+        SigningConfig {
+            algorithm: KeyAlgorithm::Ed25519,
+            key_file: None,
+            log_origin: None,
+        }
+    }
+}
+
+/// Limits and quotas.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// Executions running at once (the runner pool).
+    pub runners: usize,
+    /// Queued executions per tenant before submissions get 429.
+    pub queue_per_tenant: usize,
+    /// Submissions per second across all tenants.
+    pub global_rate: u32,
+    /// Burst above the global rate.
+    pub global_burst: u32,
+    /// Default submissions per second per tenant.
+    pub tenant_rate: u32,
+    /// Default burst per tenant.
+    pub tenant_burst: u32,
+    /// Largest request body.
+    pub max_body_bytes: usize,
+    /// Most tasks in a manifest.
+    pub max_tasks: usize,
+    /// Default limit for a whole execution.
+    pub execution_timeout: String,
+    /// Default limit for one task attempt.
+    pub task_timeout: String,
+    /// Largest artifact.
+    pub max_artifact_bytes: usize,
+    /// Largest outputs of one task (JSON).
+    pub max_output_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            runners: 64,
+            queue_per_tenant: 10_000,
+            global_rate: 20_000,
+            global_burst: 40_000,
+            tenant_rate: 10_000,
+            tenant_burst: 20_000,
+            max_body_bytes: 1024 * 1024,
+            max_tasks: 256,
+            execution_timeout: "10m".into(),
+            task_timeout: "5m".into(),
+            max_artifact_bytes: 8 * 1024 * 1024,
+            max_output_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// Group commit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CommitConfig {
+    /// Most commands in one transaction.
+    pub max_batch: usize,
+}
+
+impl Default for CommitConfig {
+    fn default() -> Self {
+        CommitConfig { max_batch: 2048 }
+    }
+}
+
+/// Built-in actions that reach outside the appliance.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ActionsConfig {
+    /// `builtin/http`.
+    pub http: HttpActionConfig,
+    /// `builtin/exec`.
+    pub exec: ExecActionConfig,
+}
+
+/// `builtin/http` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpActionConfig {
+    /// Hosts tasks may call: `host` (any port) or `host:port`. Empty: none.
+    pub allowed_hosts: Vec<String>,
+    /// Request timeout.
+    pub timeout: String,
+    /// Largest response body kept.
+    pub max_response_bytes: usize,
+}
+
+impl Default for HttpActionConfig {
+    fn default() -> Self {
+        HttpActionConfig {
+            allowed_hosts: Vec::new(),
+            timeout: "10s".into(),
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// `builtin/exec` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecActionConfig {
+    /// Off unless set.
+    pub enabled: bool,
+    /// Programs tasks may run (names looked up on `path`, or absolute paths); `"*"` allows
+    /// any.
+    pub allowed_commands: Vec<String>,
+    /// `PATH` of the clean environment commands run in.
+    pub path: String,
+    /// Limit per command.
+    pub timeout: String,
+    /// Largest stdout or stderr kept.
+    pub max_output_bytes: usize,
+}
+
+impl Default for ExecActionConfig {
+    fn default() -> Self {
+        ExecActionConfig {
+            enabled: false,
+            allowed_commands: Vec::new(),
+            path: "/usr/local/bin:/usr/bin:/bin".into(),
+            timeout: "30s".into(),
+            max_output_bytes: 1024 * 1024,
+        }
+    }
+}
+
+/// A storage location.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LocationConfig {
+    /// Region tag.
+    pub region: String,
+}
+
+/// A tenant.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TenantConfig {
+    /// Name shown in the console.
+    pub display_name: Option<String>,
+    /// Share of the runners when tenants compete (default 1).
+    pub weight: u32,
+    /// Submissions per second (default `limits.tenant_rate`).
+    pub rate: Option<u32>,
+    /// Burst (default `limits.tenant_burst`).
+    pub burst: Option<u32>,
+    /// Queued executions before 429 (default `limits.queue_per_tenant`).
+    pub max_queued: Option<usize>,
+    /// Regions the tenant's data may be in; empty allows every region.
+    pub allowed_regions: Vec<String>,
+    /// A key of its own to sign the tenant's receipts.
+    pub signing_key_file: Option<PathBuf>,
+}
+
+impl Default for TenantConfig {
+    fn default() -> Self {
+        TenantConfig {
+            display_name: None,
+            weight: 1,
+            rate: None,
+            burst: None,
+            max_queued: None,
+            allowed_regions: Vec::new(),
+            signing_key_file: None,
+        }
+    }
+}
+
+/// An API token: its SHA-256 (never the token), the tenant it belongs to, its roles.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenConfig {
+    /// Name, shown as the actor's subject in audit and receipts.
+    pub name: String,
+    /// `sha256:<hex>` of the token (`maestro token new` prints it).
+    pub sha256: String,
+    /// The tenant; absent for appliance-wide admins.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Roles.
+    pub roles: Vec<Role>,
+}
+
+/// Feature flags.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Features {
+    /// The console never writes (cannot be turned off).
+    pub console_readonly: bool,
+    /// Refuse packages and bundles whose in-toto chain does not verify.
+    pub intoto_verify_enforce: bool,
+    /// Residency violations block runs.
+    pub residency_auditor_enforce: bool,
+}
+
+impl Default for Features {
+    fn default() -> Self {
+        Features {
+            console_readonly: true,
+            intoto_verify_enforce: false,
+            residency_auditor_enforce: false,
+        }
+    }
+}
+
+/// Values given as command-line flags (highest precedence).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--data-dir`.
+    pub data_dir: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<String>,
+    /// `--demo`.
+    pub demo: bool,
+}
+
+/// A TOML layer: its name for messages and its text.
+pub struct Layer<'a> {
+    /// e.g. `config file maestro.toml`.
+    pub name: String,
+    /// TOML text.
+    pub text: &'a str,
+}
+
+fn merge(into: &mut toml::Table, from: toml::Table) {
+    for (k, v) in from {
+        match (into.get_mut(&k), v) {
+            (Some(toml::Value::Table(a)), toml::Value::Table(b)) => merge(a, b),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Resolves the configuration from layers (lowest first), the environment and flags, then
+/// validates it.
+pub fn load(
+    layers: &[Layer<'_>],
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    let mut table = toml::Table::new();
+    for layer in layers {
+        let parsed: toml::Table = layer.text.parse().map_err(|e: toml::de::Error| {
+            err(&layer.name, e.to_string().trim_end().replace('\n', " "))
+        })?;
+        check_shape(&parsed, &layer.name)?;
+        merge(&mut table, parsed);
+    }
+    for (name, value) in env {
+        let Some(rest) = name.strip_prefix("MAESTRO_") else {
+            continue;
+        };
+        if CLIENT_ENV.contains(&name.as_str()) || rest.is_empty() {
+            continue;
+        }
+        let path: Vec<String> = rest.split("__").map(|s| s.to_ascii_lowercase()).collect();
+        let parsed = format!("v = {value}")
+            .parse::<toml::Table>()
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .unwrap_or_else(|| toml::Value::String(value.clone()));
+        let mut node = &mut table;
+        for (i, key) in path.iter().enumerate() {
+            if i + 1 == path.len() {
+                node.insert(key.clone(), parsed.clone());
+            } else {
+                let entry = node
+                    .entry(key.clone())
+                    .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+                node = match entry {
+                    toml::Value::Table(t) => t,
+                    _ => return Err(err(name, format!("{key} is not a section"))),
+                };
+            }
+        }
+        let single = toml::Table::from_iter([(path[0].clone(), table[&path[0]].clone())]);
+        check_shape(&single, name)?;
+    }
+    let mut config: Config = Config::deserialize(toml::Value::Table(table))
+        .map_err(|e| err("configuration", e.to_string().trim_end().replace('\n', " ")))?;
+    if let Some(d) = &overrides.data_dir {
+        config.data_dir = d.clone();
+    }
+    if let Some(l) = &overrides.listen {
+        config.listen = l.clone();
+    }
+    if overrides.demo {
+        config.demo = true;
+    }
+    config.validate()?;
+    Ok(config)
+}
+
+/// Deserializes a single layer to report unknown keys and wrong types against the layer
+/// that introduced them.
+fn check_shape(table: &toml::Table, origin: &str) -> Result<(), ConfigError> {
+    Config::deserialize(toml::Value::Table(table.clone()))
+        .map(|_| ())
+        .map_err(|e| err(origin, e.to_string().trim_end().replace('\n', " ")))
+}
+
+fn region_ok(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 32
+        && r.as_bytes()[0].is_ascii_lowercase()
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+impl Config {
+    /// Checks values that types cannot: addresses, durations, references between sections.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.listen.parse::<SocketAddr>().map_err(|e| {
+            err(
+                "listen",
+                format!(
+                    "{:?} is not an address such as 127.0.0.1:7070: {e}",
+                    self.listen
+                ),
+            )
+        })?;
+        for (key, value) in [
+            ("limits.execution_timeout", &self.limits.execution_timeout),
+            ("limits.task_timeout", &self.limits.task_timeout),
+            ("actions.http.timeout", &self.actions.http.timeout),
+            ("actions.exec.timeout", &self.actions.exec.timeout),
+        ] {
+            match duration::parse(value) {
+                Ok(d) if !d.is_zero() => {}
+                Ok(_) => return Err(err(key, "must be greater than zero")),
+                Err(e) => return Err(err(key, format!("{value:?}: {e}"))),
+            }
+        }
+        for (key, n) in [
+            ("limits.runners", self.limits.runners),
+            ("limits.queue_per_tenant", self.limits.queue_per_tenant),
+            ("limits.max_body_bytes", self.limits.max_body_bytes),
+            ("limits.max_tasks", self.limits.max_tasks),
+            ("limits.global_rate", self.limits.global_rate as usize),
+            ("limits.tenant_rate", self.limits.tenant_rate as usize),
+            ("commit.max_batch", self.commit.max_batch),
+        ] {
+            if n == 0 {
+                return Err(err(key, "must be greater than zero"));
+            }
+        }
+        if !self.features.console_readonly {
+            return Err(err(
+                "features.console_readonly",
+                "the console is read-only by construction; this flag cannot be turned off",
+            ));
+        }
+        for r in &self.regions {
+            if !region_ok(r) {
+                return Err(err(
+                    "regions",
+                    format!("{r:?} is not a region id (lowercase letters, digits, '-')"),
+                ));
+            }
+        }
+        let known_region = |r: &str| self.regions.is_empty() || self.regions.iter().any(|x| x == r);
+        for (name, loc) in &self.locations {
+            let origin = format!("locations.{name}");
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return Err(err(
+                    origin,
+                    "location names use lowercase letters, digits, '-' and '_'",
+                ));
+            }
+            if !region_ok(&loc.region) {
+                return Err(err(
+                    origin,
+                    format!("region {:?} is not a region id", loc.region),
+                ));
+            }
+            if !known_region(&loc.region) {
+                return Err(err(
+                    origin,
+                    format!("region {:?} is not in regions", loc.region),
+                ));
+            }
+        }
+        for (id, tenant) in &self.tenants {
+            let origin = format!("tenants.{id}");
+            TenantId::new(id).map_err(|e| err(&origin, e.to_string()))?;
+            if tenant.weight == 0 || tenant.weight > 1000 {
+                return Err(err(origin, "weight must be between 1 and 1000"));
+            }
+            for r in &tenant.allowed_regions {
+                if !known_region(r) {
+                    return Err(err(
+                        &origin,
+                        format!("allowed region {r:?} is not in regions"),
+                    ));
+                }
+            }
+            if tenant.rate == Some(0) {
+                return Err(err(origin, "rate must be greater than zero"));
+            }
+        }
+        let mut names = std::collections::HashSet::new();
+        let mut hashes = std::collections::HashSet::new();
+        for (i, token) in self.tokens.iter().enumerate() {
+            let origin = format!("tokens[{i}] ({})", token.name);
+            if token.name.is_empty() || !names.insert(token.name.as_str()) {
+                return Err(err(origin, "token names must be present and unique"));
+            }
+            let hex_part = token.sha256.strip_prefix("sha256:").unwrap_or("");
+            if hex_part.len() != 64 || !hex_part.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Err(err(
+                    origin,
+                    "sha256 must be \"sha256:\" and 64 hex digits (maestro token new prints it)",
+                ));
+            }
+            if !hashes.insert(hex_part.to_ascii_lowercase()) {
+                return Err(err(origin, "two tokens have the same hash"));
+            }
+            if token.roles.is_empty() {
+                return Err(err(origin, "a token needs at least one role"));
+            }
+            match &token.tenant {
+                Some(t) if !self.tenants.contains_key(t) => {
+                    return Err(err(
+                        origin,
+                        format!("tenant {t:?} is not defined under [tenants]"),
+                    ));
+                }
+                None if !token.roles.contains(&Role::Admin) => {
+                    return Err(err(
+                        origin,
+                        "a token without a tenant must have the admin role",
+                    ));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Path of the appliance signing key.
+    pub fn key_file(&self) -> PathBuf {
+        self.signing
+            .key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("keys").join("appliance.pem"))
+    }
+
+    /// The listen address (validated).
+    pub fn listen_addr(&self) -> SocketAddr {
+        self.listen.parse().expect("validated")
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,664 @@
+//! The execution engine: admission, rate limits, per-tenant queues with weighted-fair
+//! dispatch, a bounded runner pool, group commit of every state change, and recovery after
+//! a restart (queued executions resume; ones that were running are sealed as interrupted).
+
+pub mod actions;
+pub mod admission;
+mod committer;
+pub mod evidence;
+pub mod limiter;
+pub mod runner;
+pub mod scheduler;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use tokio::sync::{Notify, Semaphore, oneshot};
+
+pub use committer::{CommitError, Signing};
+
+use crate::config::{Config, ExecActionConfig, HttpActionConfig};
+use crate::domain::actor::{Access, Actor, TenantScope};
+use crate::domain::duration;
+use crate::domain::execution::{Execution, ExecutionStatus, TaskStatus};
+use crate::domain::ids::{ExecutionId, TenantId};
+use crate::domain::validate::{self, ValidManifest};
+use crate::store::{ActiveState, Store, StoreError};
+use crate::telemetry::Metrics;
+use actions::ActionEnv;
+use committer::Committer;
+use limiter::Limiter;
+use runner::RunEnv;
+use scheduler::FairQueue;
+
+/// Per-tenant engine settings.
+#[derive(Debug, Clone)]
+pub struct TenantSettings {
+    /// Share of runners under contention.
+    pub weight: u32,
+    /// Submissions per second.
+    pub rate: u32,
+    /// Burst.
+    pub burst: u32,
+    /// Queue bound.
+    pub max_queued: usize,
+    /// Allowed regions (empty: all).
+    pub allowed_regions: Vec<String>,
+}
+
+/// What the engine needs from the configuration.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Tenants.
+    pub tenants: BTreeMap<TenantId, TenantSettings>,
+    /// Declared regions.
+    pub regions: Vec<String>,
+    /// Storage locations and region tags.
+    pub locations: BTreeMap<String, String>,
+    /// Runner pool size.
+    pub runners: usize,
+    /// Global (rate, burst).
+    pub global_rate: (u32, u32),
+    /// Most tasks per manifest.
+    pub max_tasks: usize,
+    /// Most commands per group commit.
+    pub max_batch: usize,
+    /// Default execution limit.
+    pub execution_timeout: Duration,
+    /// Default attempt limit.
+    pub task_timeout: Duration,
+    /// Largest outputs per task.
+    pub max_output_bytes: usize,
+    /// Largest artifact.
+    pub max_artifact_bytes: usize,
+    /// `builtin/http` settings.
+    pub http: HttpActionConfig,
+    /// `builtin/exec` settings.
+    pub exec: ExecActionConfig,
+    /// Root of work directories.
+    pub work_root: PathBuf,
+}
+
+impl EngineConfig {
+    /// Derives the engine settings from a validated configuration.
+    pub fn from_config(c: &Config) -> Result<Self, String> {
+        let parse = |key: &str, v: &str| duration::parse(v).map_err(|e| format!("{key}: {e}"));
+        let mut tenants = BTreeMap::new();
+        for (id, t) in &c.tenants {
+            let id = TenantId::new(id).map_err(|e| e.to_string())?;
+            tenants.insert(
+                id,
+                TenantSettings {
+                    weight: t.weight,
+                    rate: t.rate.unwrap_or(c.limits.tenant_rate),
+                    burst: t.burst.unwrap_or(c.limits.tenant_burst),
+                    max_queued: t.max_queued.unwrap_or(c.limits.queue_per_tenant),
+                    allowed_regions: t.allowed_regions.clone(),
+                },
+            );
+        }
+        Ok(EngineConfig {
+            tenants,
+            regions: c.regions.clone(),
+            locations: c
+                .locations
+                .iter()
+                .map(|(k, v)| (k.clone(), v.region.clone()))
+                .collect(),
+            runners: c.limits.runners,
+            global_rate: (c.limits.global_rate, c.limits.global_burst),
+            max_tasks: c.limits.max_tasks,
+            max_batch: c.commit.max_batch,
+            execution_timeout: parse("limits.execution_timeout", &c.limits.execution_timeout)?,
+            task_timeout: parse("limits.task_timeout", &c.limits.task_timeout)?,
+            max_output_bytes: c.limits.max_output_bytes,
+            max_artifact_bytes: c.limits.max_artifact_bytes,
+            http: c.actions.http.clone(),
+            exec: c.actions.exec.clone(),
+            work_root: c.data_dir.join("work"),
+        })
+    }
+}
+
+/// Why a submission was not accepted.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The tenant is not configured.
+    #[error("tenant {0} is not configured on this appliance")]
+    UnknownTenant(String),
+    /// A rate limit refused it.
+    #[error("{scope} rate limit exceeded; retry in {}ms", retry_after.as_millis())]
+    RateLimited {
+        /// `tenant` or `global`.
+        scope: &'static str,
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// The tenant's queue is full.
+    #[error("the queue of tenant {tenant} is full ({limit} executions)")]
+    QueueFull {
+        /// The tenant.
+        tenant: String,
+        /// Its bound.
+        limit: usize,
+        /// When to retry.
+        retry_after: Duration,
+    },
+    /// The appliance is shutting down.
+    #[error("the appliance is shutting down")]
+    Unavailable,
+    /// Recording it failed; it was not accepted.
+    #[error("the execution could not be recorded: {0}")]
+    Commit(#[from] CommitError),
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// Reading the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Committing failed.
+    #[error(transparent)]
+    Commit(#[from] CommitError),
+    /// Something else in setup.
+    #[error("{0}")]
+    Setup(String),
+    /// A request with impossible parameters (a tree size that does not exist, …).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+struct Job {
+    exec: Execution,
+    submitted: Instant,
+}
+
+type Waiters = HashMap<ExecutionId, Vec<(u64, oneshot::Sender<Execution>)>>;
+
+struct Inner {
+    store: Arc<Store>,
+    committer: Committer,
+    committer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    signing: Arc<Signing>,
+    metrics: Arc<Metrics>,
+    cfg: EngineConfig,
+    limiter: Limiter,
+    queue: Mutex<FairQueue<Job>>,
+    wake: Notify,
+    waiters: Mutex<Waiters>,
+    next_waiter: AtomicU64,
+    runners: Arc<Semaphore>,
+    jobs: Mutex<tokio::task::JoinSet<()>>,
+    run_env: RunEnv,
+    closing: AtomicBool,
+}
+
+/// What recovery found at start.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovery {
+    /// Queued executions put back in their queues.
+    pub resumed: usize,
+    /// Running executions sealed as interrupted.
+    pub interrupted: usize,
+}
+
+/// The engine; cheap to clone.
+#[derive(Clone)]
+pub struct Engine {
+    inner: Arc<Inner>,
+}
+
+const INTERRUPTED: &str = "the appliance stopped while this execution was running; it was not resumed because its tasks may have had side effects";
+
+impl Engine {
+    /// Starts the committer and the dispatcher, and recovers executions left by a previous
+    /// run. Must be called inside a Tokio runtime.
+    pub async fn start(
+        store: Arc<Store>,
+        cfg: EngineConfig,
+        signing: Signing,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Engine, Recovery), EngineError> {
+        let signing = Arc::new(signing);
+        store.write(|w| {
+            for key in std::iter::once(&signing.appliance).chain(signing.tenant_keys.values()) {
+                let p = key.public();
+                w.put_key(
+                    p.keyid(),
+                    &serde_json::json!({"keyid": p.keyid(), "algorithm": p.algorithm(), "pem": p.pem()}),
+                )?;
+            }
+            Ok(())
+        })?;
+        let (committer, thread) = Committer::spawn(
+            store.clone(),
+            signing.clone(),
+            metrics.clone(),
+            cfg.max_batch,
+        )
+        .map_err(|e| EngineError::Setup(format!("starting the commit thread: {e}")))?;
+        let actions = ActionEnv::new(
+            cfg.http.clone(),
+            cfg.exec.clone(),
+            cfg.locations.clone(),
+            cfg.work_root.clone(),
+            cfg.max_artifact_bytes,
+        )
+        .map_err(EngineError::Setup)?;
+        let limiter = Limiter::new(
+            cfg.global_rate,
+            cfg.tenants
+                .iter()
+                .map(|(t, s)| (t.clone(), (s.rate, s.burst))),
+        );
+        metrics.log_size.set(store.read()?.log_size()? as i64);
+        let engine = Engine {
+            inner: Arc::new(Inner {
+                store,
+                committer,
+                committer_thread: Mutex::new(Some(thread)),
+                signing,
+                metrics,
+                limiter,
+                queue: Mutex::new(FairQueue::default()),
+                wake: Notify::new(),
+                waiters: Mutex::new(HashMap::new()),
+                next_waiter: AtomicU64::new(0),
+                runners: Arc::new(Semaphore::new(cfg.runners)),
+                jobs: Mutex::new(tokio::task::JoinSet::new()),
+                run_env: RunEnv {
+                    actions,
+                    execution_timeout: cfg.execution_timeout,
+                    task_timeout: cfg.task_timeout,
+                    max_output_bytes: cfg.max_output_bytes,
+                },
+                cfg,
+                closing: AtomicBool::new(false),
+            }),
+        };
+        let recovery = engine.recover().await?;
+        tokio::spawn(engine.clone().dispatch());
+        Ok((engine, recovery))
+    }
+
+    /// The store (for reads).
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Signing keys and the log origin.
+    pub fn signing(&self) -> &Signing {
+        &self.inner.signing
+    }
+
+    /// Engine settings.
+    pub fn config(&self) -> &EngineConfig {
+        &self.inner.cfg
+    }
+
+    /// The context manifests are validated in.
+    pub fn validation_context(&self) -> validate::Context<'_> {
+        validate::Context {
+            regions: &self.inner.cfg.regions,
+            catalog: &validate::EmptyCatalog,
+            max_tasks: self.inner.cfg.max_tasks,
+            max_timeout: Duration::from_secs(24 * 3600),
+        }
+    }
+
+    /// Queue length per tenant.
+    pub fn queue_depths(&self) -> Vec<(TenantId, usize)> {
+        self.inner.queue.lock().depths()
+    }
+
+    /// Whether the engine accepts submissions.
+    pub fn is_accepting(&self) -> bool {
+        !self.inner.closing.load(Ordering::SeqCst)
+    }
+
+    /// Admits, records and enqueues an execution. A denied execution is sealed with its
+    /// receipt and returned with status `denied`; otherwise it is returned `queued`, already
+    /// durable.
+    pub async fn submit(
+        &self,
+        scope: &TenantScope,
+        actor: &Actor,
+        manifest: ValidManifest,
+        canary: bool,
+    ) -> Result<Execution, SubmitError> {
+        let inner = &self.inner;
+        if inner.closing.load(Ordering::SeqCst) {
+            return Err(SubmitError::Unavailable);
+        }
+        let tenant = scope.tenant();
+        let Some(settings) = inner.cfg.tenants.get(tenant) else {
+            return Err(SubmitError::UnknownTenant(tenant.to_string()));
+        };
+        if let Err(r) = inner.limiter.check(tenant) {
+            inner
+                .metrics
+                .limiter_rejections
+                .with_label_values(&[r.scope.as_str(), tenant.as_str()])
+                .inc();
+            return Err(SubmitError::RateLimited {
+                scope: r.scope.as_str(),
+                retry_after: r.retry_after,
+            });
+        }
+        let started = Instant::now();
+        let mut exec = Execution::new(
+            ExecutionId::generate(),
+            tenant.clone(),
+            manifest.manifest,
+            manifest.digest,
+            canary,
+            actor.subject.clone(),
+            jiff::Timestamp::now(),
+        );
+        let decision = admission::decide(
+            actor,
+            &exec,
+            &admission::Params {
+                allowed_regions: &settings.allowed_regions,
+                exec_enabled: inner.cfg.exec.enabled,
+                http_allowed_hosts: &inner.cfg.http.allowed_hosts,
+                locations: &inner.cfg.locations,
+            },
+        );
+        inner
+            .metrics
+            .decisions
+            .with_label_values(&[
+                admission::POLICY,
+                if decision.allow { "allow" } else { "deny" },
+            ])
+            .inc();
+        let allowed = decision.allow;
+        let reasons: Vec<String> = decision.reasons.iter().map(|r| r.message.clone()).collect();
+        exec.decisions.push(decision);
+        if !allowed {
+            exec.status = ExecutionStatus::Denied;
+            exec.finished_at = Some(jiff::Timestamp::now());
+            for t in &mut exec.tasks {
+                t.status = TaskStatus::Skipped;
+            }
+            exec.error = Some(format!(
+                "denied by admission policy: {}",
+                reasons.join("; ")
+            ));
+            let sealed = inner.committer.seal(exec, Vec::new()).await?;
+            inner
+                .metrics
+                .finished
+                .with_label_values(&[tenant.as_str(), "denied"])
+                .inc();
+            return Ok(sealed);
+        }
+        if !inner
+            .queue
+            .lock()
+            .reserve(tenant, settings.weight, settings.max_queued)
+        {
+            inner
+                .metrics
+                .limiter_rejections
+                .with_label_values(&["queue", tenant.as_str()])
+                .inc();
+            return Err(SubmitError::QueueFull {
+                tenant: tenant.to_string(),
+                limit: settings.max_queued,
+                retry_after: Duration::from_secs(1),
+            });
+        }
+        if let Err(e) = inner.committer.put(exec.clone()).await {
+            inner.queue.lock().release(tenant);
+            return Err(e.into());
+        }
+        inner
+            .metrics
+            .accept_seconds
+            .observe(started.elapsed().as_secs_f64());
+        inner
+            .metrics
+            .submitted
+            .with_label_values(&[tenant.as_str()])
+            .inc();
+        self.enqueue(
+            settings.weight,
+            Job {
+                exec: exec.clone(),
+                submitted: started,
+            },
+        );
+        Ok(exec)
+    }
+
+    fn enqueue(&self, weight: u32, job: Job) {
+        let tenant = job.exec.tenant.clone();
+        let depth = {
+            let mut q = self.inner.queue.lock();
+            q.push(&tenant, weight, job);
+            q.len_of(&tenant)
+        };
+        self.inner
+            .metrics
+            .queue_depth
+            .with_label_values(&[tenant.as_str()])
+            .set(depth as i64);
+        self.inner.wake.notify_one();
+    }
+
+    /// Waits until the execution is final or `timeout` passes; returns its latest state, or
+    /// `None` if the scope's tenant has no such execution.
+    pub async fn wait_final(
+        &self,
+        scope: &TenantScope,
+        id: &ExecutionId,
+        timeout: Duration,
+    ) -> Result<Option<Execution>, StoreError> {
+        let (tx, rx) = oneshot::channel();
+        let wid = self.inner.next_waiter.fetch_add(1, Ordering::Relaxed);
+        self.inner
+            .waiters
+            .lock()
+            .entry(id.clone())
+            .or_default()
+            .push((wid, tx));
+        let current = self.inner.store.read()?.execution(scope, id)?;
+        match &current {
+            Some(e) if !e.status.is_final() => {}
+            _ => {
+                self.forget_waiter(id, wid);
+                return Ok(current);
+            }
+        }
+        match tokio::time::timeout(timeout, rx).await {
+            Ok(Ok(e)) => Ok(Some(e)),
+            _ => {
+                self.forget_waiter(id, wid);
+                self.inner.store.read()?.execution(scope, id)
+            }
+        }
+    }
+
+    fn forget_waiter(&self, id: &ExecutionId, wid: u64) {
+        let mut waiters = self.inner.waiters.lock();
+        if let Some(list) = waiters.get_mut(id) {
+            list.retain(|(w, _)| *w != wid);
+            if list.is_empty() {
+                waiters.remove(id);
+            }
+        }
+    }
+
+    fn notify_final(&self, exec: &Execution) {
+        let list = self.inner.waiters.lock().remove(&exec.id);
+        for (_, tx) in list.into_iter().flatten() {
+            let _ = tx.send(exec.clone());
+        }
+    }
+
+    async fn recover(&self) -> Result<Recovery, EngineError> {
+        let active = self.inner.store.read()?.active()?;
+        let mut recovery = Recovery::default();
+        for (tenant, id, state) in active {
+            let scope = TenantScope::system(tenant.clone(), Access::Run);
+            let Some(mut exec) = self.inner.store.read()?.execution(&scope, &id)? else {
+                tracing::error!(%tenant, execution = %id, "active execution has no record; skipped");
+                continue;
+            };
+            let settings = self.inner.cfg.tenants.get(&tenant);
+            match (state, settings) {
+                (ActiveState::Queued, Some(s)) => {
+                    let weight = s.weight;
+                    self.enqueue(
+                        weight,
+                        Job {
+                            exec,
+                            submitted: Instant::now(),
+                        },
+                    );
+                    recovery.resumed += 1;
+                }
+                (state, settings) => {
+                    let now = jiff::Timestamp::now();
+                    exec.status = ExecutionStatus::Interrupted;
+                    exec.finished_at = Some(now);
+                    exec.error = Some(if settings.is_none() {
+                        format!(
+                            "tenant {tenant} is no longer configured; the execution was not run"
+                        )
+                    } else {
+                        debug_assert_eq!(state, ActiveState::Running);
+                        INTERRUPTED.to_owned()
+                    });
+                    for t in &mut exec.tasks {
+                        if matches!(t.status, TaskStatus::Pending | TaskStatus::Running) {
+                            t.status = TaskStatus::Skipped;
+                        }
+                    }
+                    self.inner.committer.seal(exec, Vec::new()).await?;
+                    self.inner
+                        .metrics
+                        .finished
+                        .with_label_values(&[tenant.as_str(), "interrupted"])
+                        .inc();
+                    recovery.interrupted += 1;
+                }
+            }
+        }
+        if recovery != Recovery::default() {
+            tracing::info!(
+                resumed = recovery.resumed,
+                interrupted = recovery.interrupted,
+                "recovered executions"
+            );
+        }
+        Ok(recovery)
+    }
+
+    async fn dispatch(self) {
+        loop {
+            let Ok(permit) = self.inner.runners.clone().acquire_owned().await else {
+                return;
+            };
+            let job = loop {
+                let notified = self.inner.wake.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                if self.inner.closing.load(Ordering::SeqCst) {
+                    return;
+                }
+                let popped = self.inner.queue.lock().pop();
+                if let Some((tenant, job)) = popped {
+                    let depth = self.inner.queue.lock().len_of(&tenant);
+                    self.inner
+                        .metrics
+                        .queue_depth
+                        .with_label_values(&[tenant.as_str()])
+                        .set(depth as i64);
+                    break job;
+                }
+                notified.await;
+            };
+            let engine = self.clone();
+            let mut jobs = self.inner.jobs.lock();
+            while jobs.try_join_next().is_some() {}
+            jobs.spawn(async move {
+                engine.run_job(job).await;
+                drop(permit);
+            });
+        }
+    }
+
+    async fn run_job(&self, job: Job) {
+        let inner = &self.inner;
+        let mut exec = job.exec;
+        exec.status = ExecutionStatus::Running;
+        exec.started_at = Some(jiff::Timestamp::now());
+        inner.metrics.runners_busy.inc();
+        if let Err(e) = inner.committer.put(exec.clone()).await {
+            tracing::error!(execution = %exec.id, error = %e, "could not record the start; the execution stays queued for the next start");
+            inner.metrics.runners_busy.dec();
+            return;
+        }
+        let outcome = runner::run(exec, &inner.run_env).await;
+        let tenant = outcome.execution.tenant.clone();
+        let id = outcome.execution.id.clone();
+        match inner
+            .committer
+            .seal(outcome.execution, outcome.artifacts)
+            .await
+        {
+            Ok(sealed) => {
+                inner
+                    .metrics
+                    .finished
+                    .with_label_values(&[tenant.as_str(), sealed.status.as_str()])
+                    .inc();
+                inner
+                    .metrics
+                    .execution_seconds
+                    .observe(job.submitted.elapsed().as_secs_f64());
+                self.notify_final(&sealed);
+            }
+            Err(e) => {
+                tracing::error!(execution = %id, error = %e, "could not seal the execution; it will be marked interrupted at the next start");
+            }
+        }
+        inner.metrics.runners_busy.dec();
+    }
+
+    /// Stops accepting, lets running executions finish for up to `grace`, abandons the rest
+    /// (they are sealed as interrupted at the next start), then stops the committer. Queued
+    /// executions stay queued in the store and resume at the next start.
+    pub async fn shutdown(&self, grace: Duration) {
+        let inner = &self.inner;
+        inner.closing.store(true, Ordering::SeqCst);
+        inner.wake.notify_waiters();
+        let permits = u32::try_from(inner.cfg.runners).unwrap_or(u32::MAX);
+        match tokio::time::timeout(grace, inner.runners.acquire_many(permits)).await {
+            Ok(Ok(all)) => all.forget(),
+            _ => tracing::warn!(
+                "executions still running after the grace period; they will be marked interrupted at the next start"
+            ),
+        }
+        inner.runners.close();
+        let mut jobs = std::mem::take(&mut *inner.jobs.lock());
+        jobs.abort_all();
+        while jobs.join_next().await.is_some() {}
+        inner.committer.stop();
+        let handle = inner.committer_thread.lock().take();
+        if let Some(h) = handle {
+            let _ = tokio::task::spawn_blocking(move || h.join()).await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
