@@ -87,7 +87,7 @@ impl fmt::Display for Problem {
 }
 
 /// Packages known to the catalog, as far as validation needs to know.
-pub trait Catalog {
+pub trait Catalog: Send + Sync {
     /// Published versions of a package (empty if unknown).
     fn versions(&self, name: &str) -> Vec<semver::Version>;
 }

@@ -10,6 +10,7 @@ use crate::attest::keys::PublicKey;
 use crate::attest::receipt::{KeyHint, LogEntry, MEDIA_TYPE, ReceiptBundle};
 use crate::domain::actor::TenantScope;
 use crate::domain::ids::{Digest, ExecutionId};
+use crate::store::Store;
 use crate::store::{Reader, StoreError, StoredReceipt};
 use crate::tlog;
 
@@ -64,26 +65,44 @@ fn corrupt(e: impl std::fmt::Display) -> EngineError {
     EngineError::Store(StoreError::Corrupt(e.to_string()))
 }
 
+/// Evidence of one store and log: works on a running engine's store or on a data
+/// directory opened by the CLI.
+pub struct Evidence<'a> {
+    store: &'a Store,
+    origin: &'a str,
+}
+
 impl Engine {
-    /// The public key with a key id, among current and past signing keys.
+    /// Evidence of this engine's store.
+    pub fn evidence(&self) -> Evidence<'_> {
+        Evidence {
+            store: self.store(),
+            origin: &self.signing().origin,
+        }
+    }
+}
+
+impl<'a> Evidence<'a> {
+    /// Evidence of a store whose log has `origin`.
+    pub fn new(store: &'a Store, origin: &'a str) -> Self {
+        Evidence { store, origin }
+    }
+
+    fn store(&self) -> &Store {
+        self.store
+    }
+
+    /// A public key that signed receipts or checkpoints, by key id (every signing key is
+    /// recorded in the store when the appliance starts).
     pub fn public_key(&self, keyid: &str) -> Option<PublicKey> {
-        let s = self.signing();
-        std::iter::once(&s.appliance)
-            .chain(s.tenant_keys.values())
-            .map(|k| k.public())
-            .find(|p| p.keyid() == keyid)
-            .cloned()
-            .or_else(|| {
-                self.store()
-                    .read()
-                    .ok()?
-                    .keys()
-                    .ok()?
-                    .into_iter()
-                    .find_map(|v| {
-                        (v["keyid"] == keyid)
-                            .then(|| PublicKey::from_pem(v["pem"].as_str()?).ok())?
-                    })
+        self.store
+            .read()
+            .ok()?
+            .keys()
+            .ok()?
+            .into_iter()
+            .find_map(|v| {
+                (v["keyid"] == keyid).then(|| PublicKey::from_pem(v["pem"].as_str()?).ok())?
             })
     }
 
@@ -226,7 +245,7 @@ impl Engine {
             dsse_envelope: envelope,
             public_key: KeyHint::of(&key),
             log_entry: LogEntry {
-                origin: self.signing().origin.clone(),
+                origin: self.origin.to_owned(),
                 log_index: proof.log_index,
                 tree_size: proof.tree_size,
                 root_hash: proof.root_hash,

@@ -84,7 +84,11 @@ async fn a_submission_ends_with_a_receipt_that_verifies_offline() {
     assert_eq!(done.status, ExecutionStatus::Succeeded);
     assert_eq!(done.tasks[0].outputs["message"], "hi");
     assert_eq!(done.decisions.len(), 1);
-    let bundle = engine.receipt_bundle(&scope, &done.id).unwrap().unwrap();
+    let bundle = engine
+        .evidence()
+        .receipt_bundle(&scope, &done.id)
+        .unwrap()
+        .unwrap();
     let report = receipt::verify(
         &serde_json::to_vec(&bundle).unwrap(),
         &Trust {
@@ -105,7 +109,13 @@ async fn a_submission_ends_with_a_receipt_that_verifies_offline() {
     assert!(d.allow);
     // Another tenant sees nothing.
     let (_, other) = operator("globex");
-    assert!(engine.receipt_bundle(&other, &done.id).unwrap().is_none());
+    assert!(
+        engine
+            .evidence()
+            .receipt_bundle(&other, &done.id)
+            .unwrap()
+            .is_none()
+    );
     engine.shutdown(Duration::from_secs(5)).await;
 }
 
@@ -138,7 +148,11 @@ async fn a_denied_submission_is_recorded_with_its_reasons_and_a_receipt() {
     );
     assert_eq!(e.decisions[0].reasons[0].code, "region_not_allowed");
     assert!(e.receipt.is_some());
-    let bundle = engine.receipt_bundle(&scope, &e.id).unwrap().unwrap();
+    let bundle = engine
+        .evidence()
+        .receipt_bundle(&scope, &e.id)
+        .unwrap()
+        .unwrap();
     let report = receipt::verify(
         &serde_json::to_vec(&bundle).unwrap(),
         &Trust {
@@ -262,7 +276,11 @@ async fn a_restart_resumes_queued_and_interrupts_running_executions() {
         .unwrap();
     assert_eq!(resumed.status, ExecutionStatus::Succeeded);
     for id in [&running_id, &queued_id] {
-        let bundle = engine.receipt_bundle(&scope, id).unwrap().unwrap();
+        let bundle = engine
+            .evidence()
+            .receipt_bundle(&scope, id)
+            .unwrap()
+            .unwrap();
         let report = receipt::verify(
             &serde_json::to_vec(&bundle).unwrap(),
             &Trust {
@@ -310,16 +328,20 @@ async fn receipts_of_a_tenant_form_a_chain() {
     sealed.sort_by_key(|e| e.receipt.as_ref().unwrap().log_index);
     let mut previous = None;
     for (i, e) in sealed.iter().enumerate() {
-        let bundle = engine.receipt_bundle(&scope, &e.id).unwrap().unwrap();
+        let bundle = engine
+            .evidence()
+            .receipt_bundle(&scope, &e.id)
+            .unwrap()
+            .unwrap();
         let payload = bundle.dsse_envelope.payload_bytes().unwrap();
         let s: crate::domain::receipt::Statement = serde_json::from_slice(&payload).unwrap();
         assert_eq!(s.predicate.sequence, i as u64 + 1);
         assert_eq!(s.predicate.previous_receipt, previous);
         previous = Some(crate::domain::ids::Digest::of(&payload));
     }
-    let cp = engine.latest_checkpoint().unwrap().unwrap();
+    let cp = engine.evidence().latest_checkpoint().unwrap().unwrap();
     assert_eq!(cp.size, 20);
-    let proof = engine.consistency_proof(5, 20).unwrap();
+    let proof = engine.evidence().consistency_proof(5, 20).unwrap();
     assert_eq!(proof.to_root, cp.root_hash);
     engine.shutdown(Duration::from_secs(5)).await;
 }

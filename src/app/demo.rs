@@ -1,0 +1,169 @@
+//! Demo mode: on first start, two tenants (acme, globex) with regions, storage locations and
+//! tokens (printed once, stored only as hashes in `<data_dir>/demo.toml`), and a few
+//! executions so the console and API have something to show.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{App, AppError, tokens, workflows};
+use crate::domain::actor::{Access, Actor, Role};
+use crate::domain::ids::TenantId;
+use crate::domain::validate;
+
+/// File name of the demo layer in the data directory.
+pub const FILE: &str = "demo.toml";
+
+/// A token created for the demo.
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoToken {
+    /// Token name.
+    pub name: String,
+    /// Tenant, or none for the appliance admin.
+    pub tenant: Option<String>,
+    /// Roles.
+    pub roles: Vec<Role>,
+    /// The token itself (shown once).
+    pub token: String,
+}
+
+/// Tokens created on this start.
+#[derive(Debug, Clone, Serialize)]
+pub struct Credentials {
+    /// One per demo actor.
+    pub tokens: Vec<DemoToken>,
+}
+
+impl Credentials {
+    /// The token of a name.
+    pub fn token(&self, name: &str) -> Option<&str> {
+        self.tokens
+            .iter()
+            .find(|t| t.name == name)
+            .map(|t| t.token.as_str())
+    }
+}
+
+/// Reads the demo layer, creating it (and its tokens) if the data directory has none.
+pub fn layer(data_dir: &Path) -> Result<(String, Option<Credentials>), AppError> {
+    let path = data_dir.join(FILE);
+    if let Ok(text) = std::fs::read_to_string(&path) {
+        return Ok((text, None));
+    }
+    let specs: [(&str, Option<&str>, &[Role]); 5] = [
+        ("acme-operator", Some("acme"), &[Role::Operator]),
+        ("acme-viewer", Some("acme"), &[Role::Viewer]),
+        ("globex-operator", Some("globex"), &[Role::Operator]),
+        ("globex-auditor", Some("globex"), &[Role::Auditor]),
+        ("admin", None, &[Role::Admin]),
+    ];
+    let mut created = Vec::new();
+    let mut text = String::from(
+        "# Demo tenants, regions and storage locations, created by `maestro serve --demo`.\n\
+         # Tokens are stored as SHA-256 hashes only; they were printed once at creation.\n\n\
+         regions = [\"eu-west\", \"us-east\"]\n\n\
+         [locations.eu-bucket]\nregion = \"eu-west\"\n\n\
+         [locations.us-bucket]\nregion = \"us-east\"\n\n\
+         [tenants.acme]\ndisplay_name = \"Acme Corp\"\nallowed_regions = [\"eu-west\"]\n\n\
+         [tenants.globex]\ndisplay_name = \"Globex\"\nallowed_regions = [\"eu-west\", \"us-east\"]\n",
+    );
+    for (name, tenant, roles) in specs {
+        let token = tokens::generate();
+        let entry = tokens::config_entry(name, tenant, roles, &token);
+        text.push_str(&format!(
+            "\n[[tokens]]\nname = \"{}\"\nsha256 = \"{}\"\n{}roles = [{}]\n",
+            entry.name,
+            entry.sha256,
+            tenant
+                .map(|t| format!("tenant = \"{t}\"\n"))
+                .unwrap_or_default(),
+            roles
+                .iter()
+                .map(|r| format!(
+                    "\"{}\"",
+                    serde_json::to_value(r)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_owned))
+                        .unwrap_or_default()
+                ))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+        created.push(DemoToken {
+            name: name.to_owned(),
+            tenant: tenant.map(str::to_owned),
+            roles: roles.to_vec(),
+            token,
+        });
+    }
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| AppError::Other(format!("creating {}: {e}", data_dir.display())))?;
+    write_private(&path, &text)
+        .map_err(|e| AppError::Other(format!("writing {}: {e}", path.display())))?;
+    Ok((text, Some(Credentials { tokens: created })))
+}
+
+fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut f = options.open(path)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()
+}
+
+/// Runs a few workflows for each demo tenant and waits for them, so there is data to look
+/// at: successes, a retried run, a failure, and a denial.
+pub async fn seed_executions(app: &App) -> Result<usize, AppError> {
+    let plan: [(&str, &[&str]); 2] = [
+        (
+            "acme",
+            &[
+                "hello",
+                "fan-out-fan-in",
+                "artifacts",
+                "retry-transient",
+                "transform-chain",
+                "policy-deny",
+                "timeout",
+            ],
+        ),
+        ("globex", &["hello", "smoke", "fan-out-fan-in"]),
+    ];
+    let mut ids = Vec::new();
+    for (tenant, names) in plan {
+        let tenant = TenantId::new(tenant).map_err(|e| AppError::Other(e.to_string()))?;
+        let Some(scope) = app.system_scope(&tenant, Access::Run) else {
+            continue;
+        };
+        let actor = Actor {
+            subject: "demo-seed".into(),
+            tenant: Some(tenant.clone()),
+            roles: vec![Role::Operator],
+        };
+        for name in names {
+            let text = workflows::get(name)
+                .ok_or_else(|| AppError::Other(format!("no embedded workflow {name}")))?;
+            let manifest = validate::load(&text, &app.engine.validation_context())
+                .map_err(|p| AppError::Other(format!("demo workflow {name}: {}", p[0])))?;
+            let exec = app
+                .engine
+                .submit(&scope, &actor, manifest, false)
+                .await
+                .map_err(|e| AppError::Other(format!("seeding {name}: {e}")))?;
+            ids.push((scope.clone(), exec.id));
+        }
+    }
+    for (scope, id) in &ids {
+        app.engine
+            .wait_final(scope, id, Duration::from_secs(30))
+            .await?;
+    }
+    Ok(ids.len())
+}

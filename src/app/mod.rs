@@ -1,0 +1,235 @@
+//! The application: resolves configuration (including the demo layer), opens the store,
+//! loads or creates keys and the log origin, starts the engine, and holds what the HTTP and
+//! CLI layers share.
+
+pub mod demo;
+pub mod tokens;
+pub mod workflows;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rand::RngExt as _;
+
+use crate::attest::keys::{Algorithm, SigningKey};
+use crate::config::{self, Config, KeyAlgorithm, Layer, Overrides};
+use crate::domain::actor::{Access, Actor, TenantScope};
+use crate::domain::ids::TenantId;
+use crate::engine::{Engine, EngineConfig, Recovery, Signing};
+use crate::store::Store;
+use crate::telemetry::Metrics;
+use tokens::Tokens;
+
+/// Why the appliance could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// Bad configuration.
+    #[error("configuration: {0}")]
+    Config(#[from] config::ConfigError),
+    /// The config file could not be read.
+    #[error("reading {path}: {source}")]
+    ReadConfig {
+        /// The file.
+        path: PathBuf,
+        /// The error.
+        source: std::io::Error,
+    },
+    /// The store could not be opened.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// Keys could not be loaded or created.
+    #[error("signing key: {0}")]
+    Key(#[from] crate::attest::AttestError),
+    /// The engine could not start.
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+    /// Anything else, with its explanation.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Where the configuration came from, and demo credentials created on this start.
+pub struct Resolved {
+    /// The configuration.
+    pub config: Config,
+    /// The config file used, if any.
+    pub file: Option<PathBuf>,
+    /// Tokens created by demo seeding on this start (shown once).
+    pub demo: Option<demo::Credentials>,
+}
+
+/// Resolves the configuration: `--config` or `MAESTRO_CONFIG` or `./maestro.toml` if it
+/// exists, then the environment, then flags; under all of them the data directory's demo
+/// layer, if it has one (created on first use of demo mode).
+pub fn resolve_config(
+    config_file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+) -> Result<Resolved, AppError> {
+    let file = config_file
+        .map(Path::to_owned)
+        .or_else(|| env.get("MAESTRO_CONFIG").map(PathBuf::from))
+        .or_else(|| Some(PathBuf::from("maestro.toml")).filter(|p| p.exists()));
+    let text = match &file {
+        Some(p) => std::fs::read_to_string(p).map_err(|source| AppError::ReadConfig {
+            path: p.clone(),
+            source,
+        })?,
+        None => String::new(),
+    };
+    let file_layer = || Layer {
+        name: format!(
+            "config file {}",
+            file.as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default()
+        ),
+        text: &text,
+    };
+    let config = config::load(&[file_layer()], env, overrides)?;
+    // A data directory created in demo mode keeps its demo layer, with or without --demo.
+    if !config.demo && !config.data_dir.join(demo::FILE).exists() {
+        return Ok(Resolved {
+            config,
+            file,
+            demo: None,
+        });
+    }
+    let (demo_text, credentials) = demo::layer(&config.data_dir)?;
+    let config = config::load(
+        &[
+            Layer {
+                name: format!("demo config {}", config.data_dir.join(demo::FILE).display()),
+                text: &demo_text,
+            },
+            file_layer(),
+        ],
+        env,
+        overrides,
+    )?;
+    Ok(Resolved {
+        config,
+        file,
+        demo: credentials,
+    })
+}
+
+/// A started appliance.
+pub struct App {
+    /// The configuration it runs with.
+    pub config: Config,
+    /// The engine (and through it the store).
+    pub engine: Engine,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// API tokens.
+    pub tokens: Tokens,
+    /// When it started.
+    pub started_at: jiff::Timestamp,
+    /// What recovery found.
+    pub recovery: Recovery,
+    /// The version recorded by the previous start, if different from this one.
+    pub previous_version: Option<String>,
+}
+
+fn algorithm(a: KeyAlgorithm) -> Algorithm {
+    match a {
+        KeyAlgorithm::Ed25519 => Algorithm::Ed25519,
+        KeyAlgorithm::EcdsaP256 => Algorithm::EcdsaP256,
+    }
+}
+
+impl App {
+    /// Opens the store, loads keys and starts the engine.
+    pub async fn start(config: Config) -> Result<App, AppError> {
+        let metrics = Arc::new(Metrics::new());
+        let store = Arc::new(Store::open(&config.data_dir)?);
+        let (key, created) =
+            SigningKey::load_or_generate(&config.key_file(), algorithm(config.signing.algorithm))?;
+        if created {
+            tracing::info!(path = %config.key_file().display(), keyid = key.public().keyid(), "generated the appliance signing key");
+        }
+        let mut tenant_keys = HashMap::new();
+        for (id, t) in &config.tenants {
+            if let Some(path) = &t.signing_key_file {
+                let tenant = TenantId::new(id).map_err(|e| AppError::Other(e.to_string()))?;
+                tenant_keys.insert(tenant, Arc::new(SigningKey::load(path)?));
+            }
+        }
+        let origin = Self::log_origin(&store, config.signing.log_origin.as_deref())?;
+        let version = env!("CARGO_PKG_VERSION").to_owned();
+        let previous_version = store
+            .meta("appliance_version")?
+            .and_then(|v| String::from_utf8(v).ok())
+            .filter(|v| v != &version);
+        store.set_meta("appliance_version", version.as_bytes())?;
+        let engine_config = EngineConfig::from_config(&config).map_err(AppError::Other)?;
+        let signing = Signing {
+            appliance: Arc::new(key),
+            tenant_keys,
+            origin,
+            version,
+        };
+        let (engine, recovery) =
+            Engine::start(store, engine_config, signing, metrics.clone()).await?;
+        Ok(App {
+            tokens: Tokens::from_config(&config.tokens),
+            config,
+            engine,
+            metrics,
+            started_at: jiff::Timestamp::now(),
+            recovery,
+            previous_version,
+        })
+    }
+
+    fn log_origin(store: &Store, configured: Option<&str>) -> Result<String, AppError> {
+        let stored = store
+            .meta("log_origin")?
+            .and_then(|v| String::from_utf8(v).ok());
+        match (stored, configured) {
+            (Some(s), Some(c)) if s != c => Err(AppError::Other(format!(
+                "signing.log_origin {c:?} differs from this log's origin {s:?}; a log's origin cannot change (remove the setting or set it to {s:?})"
+            ))),
+            (Some(s), _) => Ok(s),
+            (None, c) => {
+                let origin = match c {
+                    Some(c) => c.to_owned(),
+                    None => {
+                        let id: [u8; 6] = rand::rng().random();
+                        format!("maestro/{}", hex::encode(id))
+                    }
+                };
+                let valid =
+                    !origin.is_empty() && !origin.chars().any(|c| c.is_whitespace() || c == '+');
+                if !valid {
+                    return Err(AppError::Other(format!(
+                        "signing.log_origin {origin:?} must be non-empty without spaces or '+'"
+                    )));
+                }
+                store.set_meta("log_origin", origin.as_bytes())?;
+                Ok(origin)
+            }
+        }
+    }
+
+    /// The actor of a bearer token.
+    pub fn authenticate(&self, token: &str) -> Option<Actor> {
+        self.tokens.authenticate(token)
+    }
+
+    /// Ids of configured tenants.
+    pub fn tenant_ids(&self) -> Vec<TenantId> {
+        self.engine.config().tenants.keys().cloned().collect()
+    }
+
+    /// A system scope on a configured tenant (demo seeding, embedded CLI runs).
+    pub fn system_scope(&self, tenant: &TenantId, access: Access) -> Option<TenantScope> {
+        self.engine
+            .config()
+            .tenants
+            .contains_key(tenant)
+            .then(|| TenantScope::system(tenant.clone(), access))
+    }
+}

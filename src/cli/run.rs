@@ -1,0 +1,323 @@
+//! `maestro run` and `maestro validate`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::json;
+
+use super::client::Client;
+use super::output::{execution_text, exit_for};
+use super::{Exit, Output, Target, fail};
+use crate::app::{self, App, workflows};
+use crate::attest::receipt::ReceiptBundle;
+use crate::config::{Overrides, TenantConfig};
+use crate::domain::actor::{Access, Actor, Role};
+use crate::domain::duration;
+use crate::domain::execution::Execution;
+use crate::domain::ids::TenantId;
+use crate::domain::validate::{self, Problem};
+
+/// Arguments of `run`.
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// The workflow: a manifest file (YAML or JSON), or the name of an embedded workflow
+    /// (`hello`, `golden/hello`; `maestro run -w list` lists them).
+    #[arg(short = 'w', long = "workflow")]
+    pub workflow: String,
+    /// Mark the run as a synthetic canary (kept out of tenant statistics).
+    #[arg(long)]
+    pub canary: bool,
+    /// Where to run.
+    #[command(flatten)]
+    pub target: Target,
+    /// How long to wait for the execution to finish (0s: return once it is queued).
+    #[arg(long, default_value = "5m")]
+    pub wait: String,
+    /// Write the receipt file here (for `maestro verify-receipt`).
+    #[arg(long)]
+    pub receipt_out: Option<PathBuf>,
+}
+
+/// Arguments of `validate`.
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    /// Manifest file (YAML or JSON), or `-` for standard input.
+    pub file: PathBuf,
+    /// Accepted regions (default: any well-formed region).
+    #[arg(long = "region")]
+    pub regions: Vec<String>,
+}
+
+enum Source {
+    File(String),
+    Named(String, String),
+}
+
+fn load_source(workflow: &str) -> anyhow::Result<Source> {
+    let path = Path::new(workflow);
+    if path.is_file() {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| fail(Exit::Usage, format!("reading {workflow}: {e}")))?;
+        return Ok(Source::File(text));
+    }
+    match workflows::get(workflow) {
+        Some(text) => Ok(Source::Named(
+            workflow
+                .strip_prefix("golden/")
+                .unwrap_or(workflow)
+                .to_owned(),
+            text,
+        )),
+        None => Err(fail(
+            Exit::NotFound,
+            format!(
+                "{workflow:?} is neither a file nor an embedded workflow (embedded: {})",
+                workflows::names().join(", ")
+            ),
+        )),
+    }
+}
+
+fn problems_text(problems: &[Problem]) -> String {
+    let mut s = if problems.len() == 1 {
+        "the manifest is invalid:".to_string()
+    } else {
+        format!("the manifest has {} problems:", problems.len())
+    };
+    for p in problems {
+        s.push_str(&format!("\n  {p}"));
+        if let Some(h) = &p.hint {
+            s.push_str(&format!("\n      hint: {h}"));
+        }
+    }
+    s
+}
+
+/// `maestro validate FILE`
+pub fn validate(args: ValidateArgs, out: &Output) -> anyhow::Result<Exit> {
+    let text = if args.file.as_os_str() == "-" {
+        std::io::read_to_string(std::io::stdin())?
+    } else {
+        std::fs::read_to_string(&args.file)
+            .map_err(|e| fail(Exit::Usage, format!("reading {}: {e}", args.file.display())))?
+    };
+    let ctx = validate::Context {
+        regions: &args.regions,
+        ..validate::Context::default()
+    };
+    match validate::load(&text, &ctx) {
+        Ok(v) => {
+            out.print(
+                &json!({"valid": true, "name": v.manifest.name, "version": v.manifest.version, "digest": v.digest, "tasks": v.manifest.tasks.len()}),
+                || format!("valid: {}@{} ({} tasks) {}", v.manifest.name, v.manifest.version, v.manifest.tasks.len(), v.digest),
+            );
+            Ok(Exit::Ok)
+        }
+        Err(problems) => {
+            if out.is_json() {
+                out.json_always(&json!({"valid": false, "problems": problems}));
+                Ok(Exit::Invalid)
+            } else {
+                Err(fail(Exit::Invalid, problems_text(&problems)))
+            }
+        }
+    }
+}
+
+fn print_result(
+    out: &Output,
+    exec: &Execution,
+    receipt: Option<&ReceiptBundle>,
+    saved: Option<&Path>,
+) {
+    out.print(&json!({"execution": exec, "receipt": receipt}), || {
+        let mut s = execution_text(exec);
+        if let Some(p) = saved {
+            s.push_str(&format!("  saved      {}\n", p.display()));
+        }
+        s
+    });
+}
+
+fn save(receipt: Option<&ReceiptBundle>, path: Option<&Path>) -> anyhow::Result<()> {
+    if let (Some(r), Some(p)) = (receipt, path) {
+        std::fs::write(p, serde_json::to_vec_pretty(r)?)
+            .map_err(|e| fail(Exit::Error, format!("writing {}: {e}", p.display())))?;
+    }
+    Ok(())
+}
+
+/// `maestro run`
+pub async fn run(args: RunArgs, config_file: Option<&Path>, out: &Output) -> anyhow::Result<Exit> {
+    if args.workflow == "list" {
+        let names = workflows::names();
+        out.print(&json!({"workflows": names}), || names.join("\n"));
+        return Ok(Exit::Ok);
+    }
+    let wait =
+        duration::parse(&args.wait).map_err(|e| fail(Exit::Usage, format!("--wait: {e}")))?;
+    let source = load_source(&args.workflow)?;
+    match &args.target.server {
+        Some(server) => run_remote(&args, server, source, wait, out).await,
+        None => run_local(&args, config_file, source, wait, out).await,
+    }
+}
+
+async fn run_remote(
+    args: &RunArgs,
+    server: &str,
+    source: Source,
+    wait: Duration,
+    out: &Output,
+) -> anyhow::Result<Exit> {
+    let client = Client::new(server, args.target.token.clone())?;
+    let mut query = vec![];
+    if !wait.is_zero() {
+        query.push(("wait", duration::format(wait.min(Duration::from_secs(300)))));
+    }
+    let (content_type, body) = match source {
+        Source::Named(name, _) => (
+            "application/json",
+            serde_json::to_vec(
+                &json!({"workflow": name, "canary": args.canary, "tenant": args.target.tenant}),
+            )?,
+        ),
+        Source::File(text) => {
+            if let Some(t) = &args.target.tenant {
+                query.push(("tenant", t.clone()));
+            }
+            if args.canary {
+                query.push(("canary", "true".into()));
+            }
+            ("application/yaml", text.into_bytes())
+        }
+    };
+    let (_, exec): (u16, Execution) = client
+        .post("/api/v1/executions", &query, content_type, body)
+        .await?;
+    let mut tenant_q = vec![];
+    if let Some(t) = &args.target.tenant {
+        tenant_q.push(("tenant", t.clone()));
+    }
+    let receipt: Option<ReceiptBundle> = if exec.status.is_final() {
+        Some(
+            client
+                .get(
+                    &format!("/api/v1/executions/{}/receipt", exec.id),
+                    &tenant_q,
+                )
+                .await?,
+        )
+    } else {
+        None
+    };
+    save(receipt.as_ref(), args.receipt_out.as_deref())?;
+    print_result(
+        out,
+        &exec,
+        receipt.as_ref(),
+        args.receipt_out.as_deref().filter(|_| receipt.is_some()),
+    );
+    Ok(exit_for(exec.status))
+}
+
+async fn run_local(
+    args: &RunArgs,
+    config_file: Option<&Path>,
+    source: Source,
+    wait: Duration,
+    out: &Output,
+) -> anyhow::Result<Exit> {
+    let overrides = Overrides {
+        data_dir: args.target.data_dir.clone(),
+        ..Overrides::default()
+    };
+    let mut config = app::resolve_config(config_file, &super::env_map(), &overrides)
+        .map_err(|e| fail(Exit::Usage, e.to_string()))?
+        .config;
+    if config.tenants.is_empty() {
+        config
+            .tenants
+            .insert("default".into(), TenantConfig::default());
+    }
+    let tenant = match &args.target.tenant {
+        Some(t) => t.clone(),
+        None if config.tenants.len() == 1 => {
+            config.tenants.keys().next().cloned().unwrap_or_default()
+        }
+        None => {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "name a tenant with --tenant (configured: {})",
+                    config
+                        .tenants
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    };
+    let tenant_id = TenantId::new(&tenant).map_err(|e| fail(Exit::Usage, e.to_string()))?;
+    let app = Arc::new(App::start(config).await?);
+    let scope = app
+        .system_scope(&tenant_id, Access::Run)
+        .ok_or_else(|| fail(Exit::NotFound, format!("tenant {tenant} is not configured")))?;
+    let text = match source {
+        Source::File(t) | Source::Named(_, t) => t,
+    };
+    let manifest = match validate::load(&text, &app.engine.validation_context()) {
+        Ok(m) => m,
+        Err(p) => {
+            app.engine.shutdown(Duration::from_secs(1)).await;
+            return Err(fail(Exit::Invalid, problems_text(&p)));
+        }
+    };
+    let actor = Actor {
+        subject: format!("cli:{}", whoami()),
+        tenant: Some(tenant_id.clone()),
+        roles: vec![Role::Operator],
+    };
+    let exec = app
+        .engine
+        .submit(&scope, &actor, manifest, args.canary)
+        .await;
+    let exec = match exec {
+        Ok(e) => e,
+        Err(e) => {
+            app.engine.shutdown(Duration::from_secs(1)).await;
+            return Err(fail(Exit::Unavailable, e.to_string()));
+        }
+    };
+    let exec = if exec.status.is_final() || wait.is_zero() {
+        exec
+    } else {
+        app.engine
+            .wait_final(&scope, &exec.id, wait)
+            .await?
+            .unwrap_or(exec)
+    };
+    let receipt = if exec.status.is_final() {
+        app.engine.evidence().receipt_bundle(&scope, &exec.id)?
+    } else {
+        None
+    };
+    // Executions still queued or running stay in the store and resume at the next start.
+    app.engine.shutdown(Duration::from_secs(1)).await;
+    save(receipt.as_ref(), args.receipt_out.as_deref())?;
+    print_result(
+        out,
+        &exec,
+        receipt.as_ref(),
+        args.receipt_out.as_deref().filter(|_| receipt.is_some()),
+    );
+    Ok(exit_for(exec.status))
+}
+
+fn whoami() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "local".into())
+}

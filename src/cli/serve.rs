@@ -1,0 +1,122 @@
+//! `maestro serve`: start the appliance.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+
+use super::{Exit, Output, fail};
+use crate::app::{self, App, demo};
+use crate::config::Overrides;
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Data directory (default: ./maestro-data).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Listen address (default: 127.0.0.1:7070).
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Seed demo tenants, tokens and executions on first start.
+    #[arg(long)]
+    pub demo: bool,
+    /// How long running executions may finish after a stop signal.
+    #[arg(long, default_value = "10s")]
+    pub grace: String,
+}
+
+async fn stop_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("stopping: draining running executions");
+}
+
+/// Runs the server until SIGINT or SIGTERM.
+pub async fn run(
+    args: ServeArgs,
+    config_file: Option<&Path>,
+    out: &Output,
+) -> anyhow::Result<Exit> {
+    let grace = crate::domain::duration::parse(&args.grace)
+        .map_err(|e| fail(Exit::Usage, format!("--grace: {e}")))?;
+    let overrides = Overrides {
+        data_dir: args.data_dir,
+        listen: args.listen,
+        demo: args.demo,
+    };
+    let resolved = app::resolve_config(config_file, &super::env_map(), &overrides)
+        .map_err(|e| fail(Exit::Usage, e.to_string()))?;
+    let config = resolved.config;
+    crate::telemetry::init_tracing(&config.log.level, config.log.format);
+    let addr = config.listen_addr();
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| fail(Exit::Error, format!("cannot listen on {addr}: {e}")))?;
+    let local = listener.local_addr()?;
+    let data_dir = config.data_dir.clone();
+    let app = Arc::new(App::start(config).await?);
+    let mut seeded = 0;
+    if resolved.demo.is_some() {
+        seeded = demo::seed_executions(&app).await?;
+    }
+    let keys = crate::http::keys_of(&app);
+    let url = format!("http://{local}");
+    let summary = serde_json::json!({
+        "listening": url,
+        "data_dir": data_dir,
+        "log_origin": keys.log_origin,
+        "appliance_key": keys.keys[0].keyid,
+        "recovered": {"resumed": app.recovery.resumed, "interrupted": app.recovery.interrupted},
+        "demo_tokens": resolved.demo.as_ref().map(|c| &c.tokens),
+        "demo_executions": seeded,
+    });
+    out.print(&summary, || {
+        let mut s = format!(
+            "maestro {} listening on {url}\n  data directory  {}\n  log origin      {}\n  appliance key   {}\n",
+            env!("CARGO_PKG_VERSION"),
+            data_dir.display(),
+            keys.log_origin,
+            keys.keys[0].keyid
+        );
+        if let Some(creds) = &resolved.demo {
+            s.push_str(&format!(
+                "\nDemo tenants acme and globex are ready with {seeded} executions.\nThese tokens are shown once; they are stored only as hashes in {}:\n",
+                data_dir.join(demo::FILE).display()
+            ));
+            for t in &creds.tokens {
+                s.push_str(&format!(
+                    "  {:16} {:8} {}\n",
+                    t.name,
+                    t.tenant.as_deref().unwrap_or("(all)"),
+                    t.token
+                ));
+            }
+            s.push_str(&format!(
+                "\nTry it from another terminal:\n  export MAESTRO_URL={url} MAESTRO_TOKEN={}\n  maestro run -w hello --receipt-out receipt.json\n  maestro verify-receipt receipt.json --key <(maestro keys show --pem)\n",
+                creds.token("acme-operator").unwrap_or_default()
+            ));
+        }
+        s
+    });
+    crate::http::serve(app, listener, stop_signal(), grace)
+        .await
+        .map_err(|e| fail(Exit::Error, format!("server error: {e}")))?;
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,673 @@
+//! Every route in one table. The router, the OpenAPI document and the route tests are all
+//! built from [`routes`], so a route cannot exist without its description, its auth rule
+//! and its place in the isolation tests.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{MethodRouter, get, post};
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{Value, json};
+
+use super::error::{ApiError, ErrorBody};
+use super::{executions, log, meta};
+use crate::app::App;
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anyone: holds no tenant data.
+    Public,
+    /// A bearer token; tenant data goes through a tenant scope.
+    Token,
+}
+
+/// A parameter of a route.
+#[derive(Debug, Clone, Copy)]
+pub struct Param {
+    /// Name.
+    pub name: &'static str,
+    /// `path` or `query`.
+    pub location: &'static str,
+    /// Whether it must be given.
+    pub required: bool,
+    /// JSON type: `string`, `integer`, `boolean`.
+    pub kind: &'static str,
+    /// Description.
+    pub description: &'static str,
+}
+
+type SchemaFn = fn(&mut SchemaGenerator) -> Schema;
+
+/// A response of a route.
+#[derive(Clone, Copy)]
+pub struct Resp {
+    /// Status code.
+    pub status: u16,
+    /// Description.
+    pub description: &'static str,
+    /// Media type and body schema, if any.
+    pub body: Option<(&'static str, SchemaFn)>,
+}
+
+/// One route.
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path, with `{param}` segments.
+    pub path: &'static str,
+    /// One-line summary.
+    pub summary: &'static str,
+    /// Who may call it.
+    pub auth: Auth,
+    /// Parameters.
+    pub params: &'static [Param],
+    /// Request body media types and schema.
+    pub request: Option<(&'static [&'static str], SchemaFn)>,
+    /// Responses.
+    pub responses: Vec<Resp>,
+    /// The handler.
+    pub handler: MethodRouter<Arc<App>>,
+}
+
+fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+    g.subschema_for::<T>()
+}
+
+fn text_schema(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({"type": "string"})
+}
+
+const JSON: &str = "application/json";
+
+fn ok<T: JsonSchema>(description: &'static str) -> Resp {
+    Resp {
+        status: 200,
+        description,
+        body: Some((JSON, schema::<T>)),
+    }
+}
+
+fn error(status: u16, description: &'static str) -> Resp {
+    Resp {
+        status,
+        description,
+        body: Some((JSON, schema::<ErrorBody>)),
+    }
+}
+
+const ID: Param = Param {
+    name: "id",
+    location: "path",
+    required: true,
+    kind: "string",
+    description: "Execution id (ex_…)",
+};
+const TENANT: Param = Param {
+    name: "tenant",
+    location: "query",
+    required: false,
+    kind: "string",
+    description: "Tenant, for tokens not bound to one",
+};
+const FORMAT: Param = Param {
+    name: "format",
+    location: "query",
+    required: false,
+    kind: "string",
+    description: "maestro (default) or sigstore",
+};
+
+fn token_errors() -> [Resp; 2] {
+    [
+        error(401, "Missing or invalid token"),
+        error(404, "Not found (also for other tenants' objects)"),
+    ]
+}
+
+/// Every route of the API.
+pub fn routes() -> Vec<Route> {
+    vec![
+        Route {
+            method: Method::POST,
+            path: "/api/v1/executions",
+            summary: "Submit an execution (JSON with a manifest or workflow name, or a YAML manifest)",
+            auth: Auth::Token,
+            params: &[
+                Param {
+                    name: "wait",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "Wait up to this long for the result, e.g. 30s (max 5m)",
+                },
+                TENANT,
+                Param {
+                    name: "canary",
+                    location: "query",
+                    required: false,
+                    kind: "boolean",
+                    description: "Synthetic run (YAML bodies)",
+                },
+            ],
+            request: Some((
+                &["application/json", "application/yaml"],
+                schema::<executions::SubmitRequest>,
+            )),
+            responses: vec![
+                Resp {
+                    status: 201,
+                    description: "Finished within the wait",
+                    body: Some((JSON, schema::<crate::domain::execution::Execution>)),
+                },
+                Resp {
+                    status: 202,
+                    description: "Accepted (durable) and queued",
+                    body: Some((JSON, schema::<crate::domain::execution::Execution>)),
+                },
+                error(400, "Invalid manifest (every problem listed) or request"),
+                error(401, "Missing or invalid token"),
+                error(
+                    403,
+                    "Denied by admission policy (recorded with a receipt), or role missing",
+                ),
+                error(404, "Tenant or workflow not found"),
+                error(413, "Body too large"),
+                error(415, "Unsupported content type"),
+                error(429, "Rate limit or queue bound exceeded; see Retry-After"),
+                error(503, "Not recorded (storage) or shutting down"),
+            ],
+            handler: post(executions::submit),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/executions",
+            summary: "List executions, newest first, with filters and cursor pagination",
+            auth: Auth::Token,
+            params: &[
+                Param {
+                    name: "status",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "queued, running, succeeded, failed, denied, interrupted",
+                },
+                Param {
+                    name: "name",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "Manifest name",
+                },
+                Param {
+                    name: "canary",
+                    location: "query",
+                    required: false,
+                    kind: "boolean",
+                    description: "Only canary or only regular runs",
+                },
+                Param {
+                    name: "limit",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "Page size, 1-1000 (default 50)",
+                },
+                Param {
+                    name: "cursor",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "next_cursor of the previous page",
+                },
+                TENANT,
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<executions::ExecutionList>("A page of executions"),
+                    error(400, "Bad filter or cursor"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(executions::list),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/executions/{id}",
+            summary: "One execution: tasks, attempts, artifacts, decisions, receipt reference",
+            auth: Auth::Token,
+            params: &[ID, TENANT],
+            request: None,
+            responses: {
+                let mut r = vec![ok::<crate::domain::execution::Execution>("The execution")];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(executions::get),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/executions/{id}/receipt",
+            summary: "The execution's receipt with a fresh inclusion proof, or a Sigstore bundle",
+            auth: Auth::Token,
+            params: &[ID, FORMAT, TENANT],
+            request: None,
+            responses: {
+                let mut r = vec![Resp {
+                    status: 200,
+                    description: "Receipt file (application/vnd.maestro.receipt.v1+json) or Sigstore bundle v0.3",
+                    body: Some((
+                        crate::attest::receipt::MEDIA_TYPE,
+                        schema::<crate::attest::receipt::ReceiptBundle>,
+                    )),
+                }];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(executions::receipt),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/executions/{id}/proof",
+            summary: "Inclusion proof of the execution's receipt in the transparency log",
+            auth: Auth::Token,
+            params: &[
+                ID,
+                Param {
+                    name: "tree_size",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "A signed tree size above the leaf (default: latest)",
+                },
+                TENANT,
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<crate::engine::evidence::InclusionProof>("The proof and its checkpoint"),
+                    error(400, "No checkpoint at that size"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(executions::proof),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/receipts/{digest}",
+            summary: "A receipt by its digest (sha256:…)",
+            auth: Auth::Token,
+            params: &[
+                Param {
+                    name: "digest",
+                    location: "path",
+                    required: true,
+                    kind: "string",
+                    description: "Receipt digest, sha256:<hex>",
+                },
+                FORMAT,
+                TENANT,
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![Resp {
+                    status: 200,
+                    description: "Receipt file or Sigstore bundle",
+                    body: Some((
+                        crate::attest::receipt::MEDIA_TYPE,
+                        schema::<crate::attest::receipt::ReceiptBundle>,
+                    )),
+                }];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(executions::receipt_by_digest),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/log",
+            summary: "Log origin and latest checkpoint",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![ok::<log::LogInfo>("The log state")],
+            handler: get(log::info),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/log/checkpoint",
+            summary: "The latest signed checkpoint (C2SP tlog-checkpoint signed note)",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![
+                Resp {
+                    status: 200,
+                    description: "Signed note",
+                    body: Some(("text/plain", text_schema)),
+                },
+                error(404, "The log is empty"),
+            ],
+            handler: get(log::checkpoint),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/log/consistency",
+            summary: "Consistency proof between two tree sizes",
+            auth: Auth::Public,
+            params: &[
+                Param {
+                    name: "from",
+                    location: "query",
+                    required: true,
+                    kind: "integer",
+                    description: "Older tree size",
+                },
+                Param {
+                    name: "to",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "Newer tree size (default: current)",
+                },
+            ],
+            request: None,
+            responses: vec![
+                ok::<crate::engine::evidence::ConsistencyProof>("The proof"),
+                error(400, "Sizes out of range"),
+            ],
+            handler: get(log::consistency),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/keys",
+            summary: "Public keys that verify receipts and checkpoints",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![ok::<log::Keys>("The keys")],
+            handler: get(log::keys),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/workflows",
+            summary: "Embedded workflows",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![ok::<meta::Workflows>("Workflow names")],
+            handler: get(meta::list_workflows),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/schema/manifest-v1.json",
+            summary: "JSON Schema of Manifest v1",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![Resp {
+                status: 200,
+                description: "JSON Schema",
+                body: Some(("application/schema+json", text_schema)),
+            }],
+            handler: get(meta::manifest_schema),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/version",
+            summary: "Version, store schema version and log origin",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![ok::<meta::Version>("Version")],
+            handler: get(meta::version),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/openapi.json",
+            summary: "This OpenAPI document",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![Resp {
+                status: 200,
+                description: "OpenAPI 3.1",
+                body: Some((JSON, text_schema)),
+            }],
+            handler: get(meta::openapi),
+        },
+        Route {
+            method: Method::GET,
+            path: "/healthz",
+            summary: "Liveness",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![Resp {
+                status: 200,
+                description: "ok",
+                body: Some(("text/plain", text_schema)),
+            }],
+            handler: get(meta::healthz),
+        },
+        Route {
+            method: Method::GET,
+            path: "/readyz",
+            summary: "Readiness: 200 when the appliance accepts work, 503 otherwise",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![
+                ok::<meta::Readiness>("Ready"),
+                Resp {
+                    status: 503,
+                    description: "Not ready",
+                    body: Some((JSON, schema::<meta::Readiness>)),
+                },
+            ],
+            handler: get(meta::readyz),
+        },
+        Route {
+            method: Method::GET,
+            path: "/metrics",
+            summary: "Prometheus metrics",
+            auth: Auth::Public,
+            params: &[],
+            request: None,
+            responses: vec![Resp {
+                status: 200,
+                description: "Prometheus text format",
+                body: Some(("text/plain", text_schema)),
+            }],
+            handler: get(meta::metrics),
+        },
+    ]
+}
+
+/// The router with every route, limits and middleware.
+pub fn router(app: Arc<App>) -> Router {
+    let max_body = app.config.limits.max_body_bytes;
+    let mut by_path: BTreeMap<&'static str, MethodRouter<Arc<App>>> = BTreeMap::new();
+    for r in routes() {
+        let handler = match by_path.remove(r.path) {
+            Some(existing) => existing.merge(r.handler),
+            None => r.handler,
+        };
+        by_path.insert(r.path, handler);
+    }
+    let mut router = Router::new();
+    for (path, handler) in by_path {
+        router = router.route(path, handler.fallback(method_not_allowed));
+    }
+    router
+        .fallback(route_not_found)
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(middleware::from_fn_with_state(app.clone(), observe))
+        .with_state(app)
+}
+
+async fn route_not_found(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "route_not_found",
+        format!(
+            "no route for {method} {}; GET /api/openapi.json lists the API",
+            uri.path()
+        ),
+    )
+}
+
+async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{method} is not allowed on {}", uri.path()),
+    )
+}
+
+/// Metrics, security headers, and JSON bodies for framework rejections (bad query strings,
+/// oversized bodies) that would otherwise be plain text.
+async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".into());
+    let method = request.method().clone();
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let text = match axum::body::to_bytes(
+            std::mem::replace(response.body_mut(), Body::empty()),
+            64 * 1024,
+        )
+        .await
+        {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(_) => String::new(),
+        };
+        let code = match status {
+            StatusCode::BAD_REQUEST | StatusCode::UNPROCESSABLE_ENTITY => "bad_request",
+            StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+            StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+            StatusCode::NOT_FOUND => "not_found",
+            _ => "error",
+        };
+        let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+            format!(
+                "the request body exceeds limits.max_body_bytes ({} bytes)",
+                app.config.limits.max_body_bytes
+            )
+        } else if text.is_empty() {
+            status.canonical_reason().unwrap_or("error").to_lowercase()
+        } else {
+            text
+        };
+        let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
+        response = ApiError::new(status, code, message).into_response();
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    let status = response.status();
+    app.metrics
+        .http_requests
+        .with_label_values(&[route.as_str(), method.as_str(), status.as_str()])
+        .inc();
+    app.metrics
+        .http_seconds
+        .with_label_values(&[route.as_str()])
+        .observe(started.elapsed().as_secs_f64());
+    response
+}
+
+/// The OpenAPI 3.1 document of [`routes`].
+pub fn openapi() -> Value {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with(|s| s.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let mut paths = serde_json::Map::new();
+    for r in routes() {
+        let mut op = json!({
+            "summary": r.summary,
+            "operationId": format!("{}_{}", r.method.as_str().to_lowercase(), r.path.trim_start_matches('/').replace(['/', '{', '}', '.', '-'], "_")),
+            "parameters": r.params.iter().map(|p| json!({
+                "name": p.name,
+                "in": p.location,
+                "required": p.required,
+                "description": p.description,
+                "schema": {"type": p.kind},
+            })).collect::<Vec<_>>(),
+            "responses": {},
+        });
+        if r.auth == Auth::Token {
+            op["security"] = json!([{"bearer": []}]);
+        } else {
+            op["security"] = json!([]);
+        }
+        if let Some((types, f)) = r.request {
+            let s = f(&mut generator);
+            let mut content = serde_json::Map::new();
+            for t in types {
+                let body = if *t == "application/json" {
+                    json!({"schema": s})
+                } else {
+                    json!({"schema": {"$ref": "#/components/schemas/Manifest"}})
+                };
+                content.insert((*t).to_owned(), body);
+            }
+            op["requestBody"] = json!({"required": true, "content": content});
+        }
+        for resp in &r.responses {
+            let mut v = json!({"description": resp.description});
+            if let Some((media, f)) = resp.body {
+                v["content"] = json!({media: {"schema": f(&mut generator)}});
+            }
+            op["responses"][resp.status.to_string()] = v;
+        }
+        let entry = paths.entry(r.path.to_owned()).or_insert_with(|| json!({}));
+        entry[r.method.as_str().to_lowercase()] = op;
+    }
+    generator.subschema_for::<crate::domain::manifest::Manifest>();
+    json!({
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Maestro Conductor API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "Runs multi-tenant workflows and proves what it did: signed receipts in a transparency log.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": generator.take_definitions(true),
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+        },
+    })
+}
