@@ -38,8 +38,26 @@ fn literal<'v>(with: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'
         .filter(|s| !expr::has_expression(s))
 }
 
-/// Decides whether an accepted-but-not-yet-queued execution may run.
-pub fn decide(actor: &Actor, exec: &Execution, params: &Params<'_>) -> Decision {
+/// Digest of the rules' parameters for a tenant: pinned in every decision, computed once.
+pub fn policy_digest(params: &Params<'_>) -> Digest {
+    canonical_digest(&json!({
+        "policy": POLICY,
+        "version": 1,
+        "allowed_regions": params.allowed_regions,
+        "exec_enabled": params.exec_enabled,
+        "http_allowed_hosts": params.http_allowed_hosts,
+        "locations": params.locations,
+    }))
+}
+
+/// Decides whether an accepted-but-not-yet-queued execution may run. `policy_digest` is
+/// [`policy_digest`] of `params`.
+pub fn decide(
+    actor: &Actor,
+    exec: &Execution,
+    params: &Params<'_>,
+    policy_digest: Digest,
+) -> Decision {
     let tasks: Vec<Value> = exec
         .manifest
         .tasks
@@ -66,13 +84,6 @@ pub fn decide(actor: &Actor, exec: &Execution, params: &Params<'_>) -> Decision 
             "digest": exec.manifest_digest,
             "tasks": tasks,
         },
-    });
-    let rules = json!({
-        "policy": POLICY,
-        "version": 1,
-        "exec_enabled": params.exec_enabled,
-        "http_allowed_hosts": params.http_allowed_hosts,
-        "locations": params.locations,
     });
     let mut reasons = Vec::new();
     if !params.allowed_regions.is_empty()
@@ -137,7 +148,7 @@ pub fn decide(actor: &Actor, exec: &Execution, params: &Params<'_>) -> Decision 
         execution: exec.id.clone(),
         kind: "admission".into(),
         policy: POLICY.into(),
-        policy_digest: canonical_digest(&rules),
+        policy_digest,
         input_digest: canonical_digest(&input),
         input,
         allow: reasons.is_empty(),
@@ -184,20 +195,20 @@ tasks:
   - {id: save, uses: builtin/artifact, with: {name: r, location: us-bucket, content: x}}
 "#;
 
+    fn run(params: &Params<'_>) -> Decision {
+        decide(&actor(), &exec(MANIFEST), params, policy_digest(params))
+    }
+
     #[test]
     fn every_reason_is_given() {
         let allowed = vec!["us-east".to_string()];
         let locations = BTreeMap::from([("eu-bucket".to_string(), "eu-west".to_string())]);
-        let d = decide(
-            &actor(),
-            &exec(MANIFEST),
-            &Params {
-                allowed_regions: &allowed,
-                exec_enabled: false,
-                http_allowed_hosts: &[],
-                locations: &locations,
-            },
-        );
+        let d = run(&Params {
+            allowed_regions: &allowed,
+            exec_enabled: false,
+            http_allowed_hosts: &[],
+            locations: &locations,
+        });
         assert!(!d.allow);
         let codes: Vec<_> = d.reasons.iter().map(|r| r.code.as_str()).collect();
         assert_eq!(
@@ -216,22 +227,18 @@ tasks:
     fn allowed_when_the_rules_permit() {
         let locations = BTreeMap::from([("us-bucket".to_string(), "us-east".to_string())]);
         let hosts = vec!["127.0.0.1".to_string()];
-        let d = decide(
-            &actor(),
-            &exec(MANIFEST),
-            &Params {
-                allowed_regions: &[],
-                exec_enabled: true,
-                http_allowed_hosts: &hosts,
-                locations: &locations,
-            },
-        );
+        let d = run(&Params {
+            allowed_regions: &[],
+            exec_enabled: true,
+            http_allowed_hosts: &hosts,
+            locations: &locations,
+        });
         assert!(d.allow, "{:?}", d.reasons);
         assert!(d.reasons.is_empty());
     }
 
     #[test]
-    fn the_same_input_gives_the_same_digests() {
+    fn digests_are_stable_and_follow_the_rules() {
         let e = exec(MANIFEST);
         let locations = BTreeMap::new();
         let p = Params {
@@ -240,11 +247,19 @@ tasks:
             http_allowed_hosts: &[],
             locations: &locations,
         };
-        let (a, b) = (decide(&actor(), &e, &p), decide(&actor(), &e, &p));
+        let (a, b) = (
+            decide(&actor(), &e, &p, policy_digest(&p)),
+            decide(&actor(), &e, &p, policy_digest(&p)),
+        );
         assert_eq!(
             (a.input_digest, a.policy_digest),
             (b.input_digest, b.policy_digest)
         );
         assert_ne!(a.id, b.id);
+        let enabled = Params {
+            exec_enabled: true,
+            ..p.clone()
+        };
+        assert_ne!(policy_digest(&p), policy_digest(&enabled));
     }
 }

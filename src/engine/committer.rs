@@ -1,51 +1,26 @@
 //! Group commit: one thread owns the write path. It drains every pending command into one
-//! transaction — accepted executions, started ones, and final ones sealed with a signed
-//! receipt appended to the transparency log — signs one checkpoint for the batch, commits
-//! (one fsync), and only then answers each command. Durable before acknowledged; the fsync
-//! cost is shared by the whole batch.
+//! transaction — accepted executions, started ones, and sealed ones with their receipts and
+//! log leaves — signs one checkpoint for the batch, commits (one fsync), and only then
+//! answers each command. Durable before acknowledged; the fsync is shared by the batch.
+//!
+//! Records arrive already encoded and receipts already signed (see `sealer`), so the thread
+//! spends its time on B-tree inserts and the disk. If a commit ever fails, the committer
+//! stops accepting work (fail-stop): the in-memory chain and log positions may be ahead of
+//! the store, and only a restart reloads them from disk.
 
-use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, Sender, TryRecvError};
+use crossbeam_channel::{Receiver, Sender};
 use tokio::sync::oneshot;
 
-use crate::attest::dsse;
 use crate::attest::keys::SigningKey;
 use crate::domain::actor::{Access, TenantScope};
-use crate::domain::execution::{Execution, ExecutionStatus, ReceiptRef};
-use crate::domain::ids::{Digest, TenantId};
-use crate::domain::receipt::{self, ApplianceInfo, PAYLOAD_TYPE};
-use crate::store::{Store, StoreError, Writer};
+use crate::domain::ids::{Digest, ExecutionId, TenantId};
+use crate::store::{EncodedDecision, EncodedExecution, Store, StoreError, Writer};
 use crate::telemetry::Metrics;
 use crate::tlog;
-
-/// The keys and identity that seal receipts.
-pub struct Signing {
-    /// The appliance key: signs checkpoints, and receipts of tenants without a key.
-    pub appliance: Arc<SigningKey>,
-    /// Keys of tenants that sign with their own.
-    pub tenant_keys: HashMap<TenantId, Arc<SigningKey>>,
-    /// The log origin.
-    pub origin: String,
-    /// The appliance version written into receipts.
-    pub version: String,
-}
-
-impl Signing {
-    /// The key that signs a tenant's receipts.
-    pub fn key_for(&self, tenant: &TenantId) -> &SigningKey {
-        self.tenant_keys.get(tenant).map_or(&self.appliance, |k| k)
-    }
-
-    fn info(&self) -> ApplianceInfo {
-        ApplianceInfo {
-            version: self.version.clone(),
-            log_origin: self.origin.clone(),
-        }
-    }
-}
 
 /// Why a command was not committed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -56,48 +31,105 @@ pub enum CommitError {
     /// Signing failed.
     #[error("signing: {0}")]
     Signing(String),
-    /// The committer has stopped.
+    /// The committer has stopped (shutdown, or a failed commit).
     #[error("the committer has stopped")]
     Stopped,
 }
 
-type Reply<T> = oneshot::Sender<Result<T, CommitError>>;
+type Reply = oneshot::Sender<Result<(), CommitError>>;
+
+/// A final execution with its signed receipt, positioned in the tenant chain and the log.
+pub struct Sealed {
+    /// The final record (with its receipt reference).
+    pub record: EncodedExecution,
+    /// Decisions to store with it (for denials, which were never accepted before).
+    pub decisions: Vec<EncodedDecision>,
+    /// Artifact bytes by digest.
+    pub artifacts: Vec<(Digest, Vec<u8>)>,
+    /// The signed Statement bytes (the log leaf).
+    pub payload: Vec<u8>,
+    /// The DSSE envelope.
+    pub envelope: Box<serde_json::value::RawValue>,
+    /// Key id of the signing key.
+    pub keyid: String,
+    /// The log index the sealer assigned.
+    pub log_index: u64,
+    /// The tenant chain sequence the sealer assigned.
+    pub sequence: u64,
+}
 
 enum Command {
-    /// Persist a queued (accepted) or running execution.
     Put {
-        exec: Box<Execution>,
-        reply: Reply<()>,
+        record: EncodedExecution,
+        decisions: Vec<EncodedDecision>,
+        reply: Reply,
     },
-    /// Persist a final execution with its artifacts and a signed, logged receipt.
+    Start {
+        tenant: TenantId,
+        id: ExecutionId,
+        started_at: jiff::Timestamp,
+        reply: Reply,
+    },
     Seal {
-        exec: Box<Execution>,
-        artifacts: Vec<(Digest, Vec<u8>)>,
-        reply: Reply<Execution>,
+        sealed: Box<Sealed>,
+        reply: Reply,
     },
-    /// Finish the commands sent before, then exit.
     Stop,
+}
+
+impl Command {
+    fn reply(self) -> Option<Reply> {
+        match self {
+            Command::Put { reply, .. }
+            | Command::Start { reply, .. }
+            | Command::Seal { reply, .. } => Some(reply),
+            Command::Stop => None,
+        }
+    }
+}
+
+/// What signs checkpoints.
+pub struct CheckpointSigner {
+    /// The appliance key.
+    pub key: Arc<SigningKey>,
+    /// The log origin (the key name).
+    pub origin: String,
 }
 
 /// Handle to the committer thread.
 #[derive(Clone)]
 pub struct Committer {
     tx: Sender<Command>,
+    failed: Arc<AtomicBool>,
 }
 
 impl Committer {
     /// Starts the thread.
     pub fn spawn(
         store: Arc<Store>,
-        signing: Arc<Signing>,
+        signer: CheckpointSigner,
         metrics: Arc<Metrics>,
         max_batch: usize,
     ) -> std::io::Result<(Committer, std::thread::JoinHandle<()>)> {
         let (tx, rx) = crossbeam_channel::unbounded();
+        let failed = Arc::new(AtomicBool::new(false));
+        let flag = failed.clone();
         let handle = std::thread::Builder::new()
             .name("maestro-commit".into())
-            .spawn(move || run(rx, &store, &signing, &metrics, max_batch.max(1)))?;
-        Ok((Committer { tx }, handle))
+            .spawn(move || run(rx, &store, &signer, &metrics, max_batch.max(1), &flag))?;
+        Ok((Committer { tx, failed }, handle))
+    }
+
+    /// Whether a commit has failed (the appliance must restart).
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::SeqCst)
+    }
+
+    fn check(&self) -> Result<(), CommitError> {
+        if self.has_failed() {
+            return Err(CommitError::Stopped);
+        }
+        Ok(())
     }
 
     /// Asks the thread to exit after the commands already sent.
@@ -105,48 +137,69 @@ impl Committer {
         let _ = self.tx.send(Command::Stop);
     }
 
-    /// Durably records a queued or running execution.
-    pub async fn put(&self, exec: Execution) -> Result<(), CommitError> {
+    /// Durably records an accepted (queued) execution and its decisions.
+    pub async fn put(
+        &self,
+        record: EncodedExecution,
+        decisions: Vec<EncodedDecision>,
+    ) -> Result<(), CommitError> {
+        self.check()?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Put {
-                exec: Box::new(exec),
+                record,
+                decisions,
                 reply,
             })
             .map_err(|_| CommitError::Stopped)?;
         rx.await.map_err(|_| CommitError::Stopped)?
     }
 
-    /// Durably records a final execution with its receipt; returns it with the receipt
-    /// reference filled in.
-    pub async fn seal(
+    /// Durably marks a queued execution running.
+    pub async fn start(
         &self,
-        exec: Execution,
-        artifacts: Vec<(Digest, Vec<u8>)>,
-    ) -> Result<Execution, CommitError> {
+        tenant: TenantId,
+        id: ExecutionId,
+        started_at: jiff::Timestamp,
+    ) -> Result<(), CommitError> {
+        self.check()?;
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Start {
+                tenant,
+                id,
+                started_at,
+                reply,
+            })
+            .map_err(|_| CommitError::Stopped)?;
+        rx.await.map_err(|_| CommitError::Stopped)?
+    }
+
+    /// Queues a sealed execution; the caller awaits the answer. Sending (not awaiting) is what
+    /// fixes its place in the commit order, so the sealer sends under its lock.
+    pub fn seal(
+        &self,
+        sealed: Sealed,
+    ) -> Result<oneshot::Receiver<Result<(), CommitError>>, CommitError> {
+        self.check()?;
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(Command::Seal {
-                exec: Box::new(exec),
-                artifacts,
+                sealed: Box::new(sealed),
                 reply,
             })
             .map_err(|_| CommitError::Stopped)?;
-        rx.await.map_err(|_| CommitError::Stopped)?
+        Ok(rx)
     }
-}
-
-enum Done {
-    Put(Reply<()>, Result<(), CommitError>),
-    Seal(Reply<Execution>, Result<Box<Execution>, CommitError>),
 }
 
 fn run(
     rx: Receiver<Command>,
     store: &Store,
-    signing: &Signing,
+    signer: &CheckpointSigner,
     metrics: &Metrics,
     max_batch: usize,
+    failed: &AtomicBool,
 ) {
     let mut stopping = false;
     while !stopping {
@@ -161,45 +214,62 @@ fn run(
                 }
                 c => batch.push(c),
             }
-            if batch.len() < max_batch {
-                match rx.try_recv() {
-                    Ok(c) => next = Some(c),
-                    Err(TryRecvError::Empty | TryRecvError::Disconnected) => {}
-                }
+            if batch.len() < max_batch
+                && let Ok(c) = rx.try_recv()
+            {
+                next = Some(c);
             }
         }
         if batch.is_empty() {
             continue;
         }
+        if failed.load(Ordering::SeqCst) {
+            for c in batch {
+                if let Some(r) = c.reply() {
+                    let _ = r.send(Err(CommitError::Stopped));
+                }
+            }
+            continue;
+        }
         let started = Instant::now();
         let size = batch.len();
-        let mut done: Vec<Done> = Vec::with_capacity(size);
+        let mut outcomes: Vec<(Reply, Result<(), CommitError>)> = Vec::with_capacity(size);
         let mut sealed = 0u64;
         let result = store.write(|w| {
-            done.clear();
+            outcomes.clear();
             sealed = 0;
             for command in batch.drain(..) {
                 match command {
-                    Command::Put { exec, reply } => {
-                        let scope = TenantScope::system(exec.tenant.clone(), Access::Run);
-                        let r = soft(w.put_execution(&scope, &exec))?;
-                        if r.is_ok() && exec.status == ExecutionStatus::Queued {
-                            for d in &exec.decisions {
-                                w.put_decision(&scope, d)?;
-                            }
-                        }
-                        done.push(Done::Put(reply, r));
-                    }
-                    Command::Seal {
-                        exec,
-                        artifacts,
+                    Command::Put {
+                        record,
+                        decisions,
                         reply,
                     } => {
-                        let r = seal(w, signing, *exec, &artifacts)?.map(Box::new);
+                        let scope = TenantScope::system(record.tenant().clone(), Access::Run);
+                        let r = soft(w.put_encoded_execution(&scope, &record))?;
+                        if r.is_ok() {
+                            for d in &decisions {
+                                w.put_encoded_decision(&scope, d)?;
+                            }
+                        }
+                        outcomes.push((reply, r));
+                    }
+                    Command::Start {
+                        tenant,
+                        id,
+                        started_at,
+                        reply,
+                    } => {
+                        let scope = TenantScope::system(tenant, Access::Run);
+                        let r = soft(w.mark_running(&scope, &id, started_at))?;
+                        outcomes.push((reply, r));
+                    }
+                    Command::Seal { sealed: s, reply } => {
+                        let r = seal(w, &s)?;
                         if r.is_ok() {
                             sealed += 1;
                         }
-                        done.push(Done::Seal(reply, r));
+                        outcomes.push((reply, r));
                     }
                     Command::Stop => {}
                 }
@@ -209,11 +279,11 @@ fn run(
                 let root = w.log_root()?;
                 let note = tlog::sign_checkpoint(
                     &tlog::Checkpoint {
-                        origin: signing.origin.clone(),
+                        origin: signer.origin.clone(),
                         size,
                         root,
                     },
-                    &signing.appliance.note_signer(&signing.origin),
+                    &signer.key.note_signer(&signer.origin),
                 )
                 .map_err(|e| StoreError::Invalid(format!("signing the checkpoint: {e}")))?;
                 w.put_checkpoint(size, &note)?;
@@ -228,39 +298,20 @@ fn run(
             Ok(log_size) => {
                 metrics.log_size.set(log_size as i64);
                 metrics.receipts.inc_by(sealed);
-                for d in done {
-                    match d {
-                        Done::Put(reply, r) => {
-                            let _ = reply.send(r);
-                        }
-                        Done::Seal(reply, r) => {
-                            let _ = reply.send(r.map(|e| *e));
-                        }
-                    }
+                for (reply, r) in outcomes {
+                    let _ = reply.send(r);
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, batch = size, "group commit failed; nothing in the batch was written");
+                failed.store(true, Ordering::SeqCst);
+                tracing::error!(error = %e, batch = size, "group commit failed; nothing in the batch was written; the appliance stops accepting work until it is restarted");
                 let err = CommitError::Store(e.to_string());
-                for d in done {
-                    match d {
-                        Done::Put(reply, _) => {
-                            let _ = reply.send(Err(err.clone()));
-                        }
-                        Done::Seal(reply, _) => {
-                            let _ = reply.send(Err(err.clone()));
-                        }
-                    }
+                for (reply, _) in outcomes {
+                    let _ = reply.send(Err(err.clone()));
                 }
-                for command in batch.drain(..) {
-                    match command {
-                        Command::Put { reply, .. } => {
-                            let _ = reply.send(Err(err.clone()));
-                        }
-                        Command::Seal { reply, .. } => {
-                            let _ = reply.send(Err(err.clone()));
-                        }
-                        Command::Stop => {}
+                for c in batch.drain(..) {
+                    if let Some(r) = c.reply() {
+                        let _ = r.send(Err(err.clone()));
                     }
                 }
             }
@@ -268,7 +319,7 @@ fn run(
     }
 }
 
-/// Keeps logical refusals (a bug in a caller) per command; storage failures abort the batch.
+/// Keeps logical refusals (a caller bug) per command; storage failures abort the batch.
 fn soft<T>(r: Result<T, StoreError>) -> Result<Result<T, CommitError>, StoreError> {
     match r {
         Ok(v) => Ok(Ok(v)),
@@ -280,45 +331,35 @@ fn soft<T>(r: Result<T, StoreError>) -> Result<Result<T, CommitError>, StoreErro
     }
 }
 
-fn seal(
-    w: &mut Writer<'_>,
-    signing: &Signing,
-    mut exec: Execution,
-    artifacts: &[(Digest, Vec<u8>)],
-) -> Result<Result<Execution, CommitError>, StoreError> {
-    let scope = TenantScope::system(exec.tenant.clone(), Access::Run);
-    let head = w.chain_head(&exec.tenant)?;
-    // The receipt reference is part of the stored record; the statement does not contain it.
-    let statement = receipt::statement(&exec, &head, signing.info());
-    let payload = statement.to_payload();
-    let key = signing.key_for(&exec.tenant);
-    let envelope = match dsse::sign(PAYLOAD_TYPE, &payload, key) {
-        Ok(e) => e,
-        Err(e) => return Ok(Err(CommitError::Signing(e.to_string()))),
-    };
-    let envelope_json = serde_json::to_string(&envelope).expect("envelope serializes");
-    exec.receipt = Some(ReceiptRef {
-        digest: Digest::of(&payload),
-        log_index: w.log_size(),
-    });
-    if let Err(e) = soft(w.put_execution(&scope, &exec))? {
+fn seal(w: &mut Writer<'_>, s: &Sealed) -> Result<Result<(), CommitError>, StoreError> {
+    let tenant = s.record.tenant().clone();
+    // The sealer predicted these positions; if the store disagrees, the two have diverged
+    // and only a restart can reconcile them.
+    if w.log_size() != s.log_index {
+        return Err(StoreError::Corrupt(format!(
+            "receipt sealed for log index {} but the log has {} leaves",
+            s.log_index,
+            w.log_size()
+        )));
+    }
+    let head = w.chain_head(&tenant)?;
+    if head.count + 1 != s.sequence {
+        return Err(StoreError::Corrupt(format!(
+            "receipt sealed as number {} of tenant {tenant} but the chain has {}",
+            s.sequence, head.count
+        )));
+    }
+    let scope = TenantScope::system(tenant, Access::Run);
+    if let Err(e) = soft(w.put_encoded_execution(&scope, &s.record))? {
         return Ok(Err(e));
     }
-    if exec.status == ExecutionStatus::Denied {
-        for d in &exec.decisions {
-            w.put_decision(&scope, d)?;
-        }
+    for d in &s.decisions {
+        w.put_encoded_decision(&scope, d)?;
     }
-    for (digest, bytes) in artifacts {
+    for (digest, bytes) in &s.artifacts {
         w.put_artifact(&scope, digest, bytes)?;
     }
-    let reference = w.append_receipt(
-        &scope,
-        &exec.id,
-        &payload,
-        envelope_json,
-        key.public().keyid().to_owned(),
-    )?;
-    debug_assert_eq!(Some(&reference), exec.receipt.as_ref());
-    Ok(Ok(exec))
+    let id = s.record.id().clone();
+    w.append_receipt(&scope, &id, &s.payload, s.envelope.clone(), s.keyid.clone())?;
+    Ok(Ok(()))
 }

@@ -190,7 +190,7 @@ impl<'a> Evidence<'a> {
         }
         let hashes =
             tlog::inclusion_proof(cp.size, stored.log_index, &r.log_hashes()?).map_err(corrupt)?;
-        let envelope: Envelope = serde_json::from_str(&stored.envelope).map_err(corrupt)?;
+        let envelope: Envelope = serde_json::from_str(stored.envelope.get()).map_err(corrupt)?;
         let payload = envelope.payload_bytes().map_err(corrupt)?;
         Ok(Some(InclusionProof {
             execution_id: id.to_string(),
@@ -236,7 +236,7 @@ impl<'a> Evidence<'a> {
         let Some(proof) = self.inclusion_proof(scope, id, None)? else {
             return Ok(None);
         };
-        let envelope: Envelope = serde_json::from_str(&stored.envelope).map_err(corrupt)?;
+        let envelope: Envelope = serde_json::from_str(stored.envelope.get()).map_err(corrupt)?;
         let key = self
             .public_key(&stored.keyid)
             .ok_or_else(|| corrupt(format!("signing key {} is unknown", stored.keyid)))?;
@@ -264,7 +264,7 @@ impl<'a> Evidence<'a> {
         let Some(stored) = self.stored_receipt(scope, id)? else {
             return Ok(None);
         };
-        let envelope: Envelope = serde_json::from_str(&stored.envelope).map_err(corrupt)?;
+        let envelope: Envelope = serde_json::from_str(stored.envelope.get()).map_err(corrupt)?;
         sigstore_bundle(&envelope).map(Some).map_err(corrupt)
     }
 }

@@ -9,6 +9,7 @@ pub mod evidence;
 pub mod limiter;
 pub mod runner;
 pub mod scheduler;
+mod sealer;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -19,7 +20,8 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use tokio::sync::{Notify, Semaphore, oneshot};
 
-pub use committer::{CommitError, Signing};
+pub use committer::CommitError;
+pub use sealer::Signing;
 
 use crate::config::{Config, ExecActionConfig, HttpActionConfig};
 use crate::domain::actor::{Access, Actor, TenantScope};
@@ -30,10 +32,11 @@ use crate::domain::validate::{self, ValidManifest};
 use crate::store::{ActiveState, Store, StoreError};
 use crate::telemetry::Metrics;
 use actions::ActionEnv;
-use committer::Committer;
+use committer::{CheckpointSigner, Committer};
 use limiter::Limiter;
 use runner::RunEnv;
 use scheduler::FairQueue;
+use sealer::Sealer;
 
 /// Per-tenant engine settings.
 #[derive(Debug, Clone)]
@@ -178,19 +181,27 @@ struct Job {
     submitted: Instant,
 }
 
-type Waiters = HashMap<ExecutionId, Vec<(u64, oneshot::Sender<Execution>)>>;
+/// Executions this process has accepted and not yet sealed, and who waits for them. One lock,
+/// so a waiter either sees the execution in flight or finds it final in the store.
+#[derive(Default)]
+struct Waiting {
+    inflight: HashMap<ExecutionId, TenantId>,
+    waiters: HashMap<ExecutionId, Vec<(u64, oneshot::Sender<Execution>)>>,
+}
 
 struct Inner {
     store: Arc<Store>,
     committer: Committer,
     committer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+    sealer: Sealer,
+    admission_digests: HashMap<TenantId, crate::domain::ids::Digest>,
     signing: Arc<Signing>,
     metrics: Arc<Metrics>,
     cfg: EngineConfig,
     limiter: Limiter,
     queue: Mutex<FairQueue<Job>>,
     wake: Notify,
-    waiters: Mutex<Waiters>,
+    waiting: Mutex<Waiting>,
     next_waiter: AtomicU64,
     runners: Arc<Semaphore>,
     jobs: Mutex<tokio::task::JoinSet<()>>,
@@ -237,7 +248,10 @@ impl Engine {
         })?;
         let (committer, thread) = Committer::spawn(
             store.clone(),
-            signing.clone(),
+            CheckpointSigner {
+                key: signing.appliance.clone(),
+                origin: signing.origin.clone(),
+            },
             metrics.clone(),
             cfg.max_batch,
         )
@@ -257,17 +271,30 @@ impl Engine {
                 .map(|(t, s)| (t.clone(), (s.rate, s.burst))),
         );
         metrics.log_size.set(store.read()?.log_size()? as i64);
+        let sealer = Sealer::new(store.clone(), signing.clone())?;
+        let admission_digests = cfg
+            .tenants
+            .iter()
+            .map(|(t, s)| {
+                (
+                    t.clone(),
+                    admission::policy_digest(&Self::admission_params(&cfg, s)),
+                )
+            })
+            .collect();
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 committer,
                 committer_thread: Mutex::new(Some(thread)),
+                sealer,
+                admission_digests,
                 signing,
                 metrics,
                 limiter,
                 queue: Mutex::new(FairQueue::default()),
                 wake: Notify::new(),
-                waiters: Mutex::new(HashMap::new()),
+                waiting: Mutex::new(Waiting::default()),
                 next_waiter: AtomicU64::new(0),
                 runners: Arc::new(Semaphore::new(cfg.runners)),
                 jobs: Mutex::new(tokio::task::JoinSet::new()),
@@ -363,12 +390,8 @@ impl Engine {
         let decision = admission::decide(
             actor,
             &exec,
-            &admission::Params {
-                allowed_regions: &settings.allowed_regions,
-                exec_enabled: inner.cfg.exec.enabled,
-                http_allowed_hosts: &inner.cfg.http.allowed_hosts,
-                locations: &inner.cfg.locations,
-            },
+            &Self::admission_params(&inner.cfg, settings),
+            inner.admission_digests[tenant],
         );
         inner
             .metrics
@@ -391,7 +414,10 @@ impl Engine {
                 "denied by admission policy: {}",
                 reasons.join("; ")
             ));
-            let sealed = inner.committer.seal(exec, Vec::new()).await?;
+            let sealed = inner
+                .sealer
+                .seal(&inner.committer, exec, Vec::new())
+                .await?;
             inner
                 .metrics
                 .finished
@@ -415,10 +441,25 @@ impl Engine {
                 retry_after: Duration::from_secs(1),
             });
         }
-        if let Err(e) = inner.committer.put(exec.clone()).await {
+        let encoded = crate::store::EncodedExecution::new(&exec)
+            .and_then(|r| {
+                let d = exec
+                    .decisions
+                    .iter()
+                    .map(crate::store::EncodedDecision::new)
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok((r, d))
+            })
+            .map_err(|e| CommitError::Store(e.to_string()));
+        let put = match encoded {
+            Ok((record, decisions)) => inner.committer.put(record, decisions).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = put {
             inner.queue.lock().release(tenant);
             return Err(e.into());
         }
+
         inner
             .metrics
             .accept_seconds
@@ -440,6 +481,11 @@ impl Engine {
 
     fn enqueue(&self, weight: u32, job: Job) {
         let tenant = job.exec.tenant.clone();
+        self.inner
+            .waiting
+            .lock()
+            .inflight
+            .insert(job.exec.id.clone(), tenant.clone());
         let depth = {
             let mut q = self.inner.queue.lock();
             q.push(&tenant, weight, job);
@@ -463,19 +509,17 @@ impl Engine {
     ) -> Result<Option<Execution>, StoreError> {
         let (tx, rx) = oneshot::channel();
         let wid = self.inner.next_waiter.fetch_add(1, Ordering::Relaxed);
-        self.inner
-            .waiters
-            .lock()
-            .entry(id.clone())
-            .or_default()
-            .push((wid, tx));
-        let current = self.inner.store.read()?.execution(scope, id)?;
-        match &current {
-            Some(e) if !e.status.is_final() => {}
-            _ => {
-                self.forget_waiter(id, wid);
-                return Ok(current);
+        let in_flight = {
+            let mut w = self.inner.waiting.lock();
+            let mine = w.inflight.get(id) == Some(scope.tenant());
+            if mine {
+                w.waiters.entry(id.clone()).or_default().push((wid, tx));
             }
+            mine
+        };
+        if !in_flight {
+            // Not accepted by this process, or already sealed: the store has its state.
+            return self.inner.store.read()?.execution(scope, id);
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(e)) => Ok(Some(e)),
@@ -487,19 +531,42 @@ impl Engine {
     }
 
     fn forget_waiter(&self, id: &ExecutionId, wid: u64) {
-        let mut waiters = self.inner.waiters.lock();
-        if let Some(list) = waiters.get_mut(id) {
-            list.retain(|(w, _)| *w != wid);
+        let mut w = self.inner.waiting.lock();
+        if let Some(list) = w.waiters.get_mut(id) {
+            list.retain(|(x, _)| *x != wid);
             if list.is_empty() {
-                waiters.remove(id);
+                w.waiters.remove(id);
             }
         }
     }
 
     fn notify_final(&self, exec: &Execution) {
-        let list = self.inner.waiters.lock().remove(&exec.id);
+        let list = {
+            let mut w = self.inner.waiting.lock();
+            w.inflight.remove(&exec.id);
+            w.waiters.remove(&exec.id)
+        };
         for (_, tx) in list.into_iter().flatten() {
             let _ = tx.send(exec.clone());
+        }
+    }
+
+    /// Forgets an execution this process could not finish; its waiters read the store.
+    fn abandon(&self, id: &ExecutionId) {
+        let mut w = self.inner.waiting.lock();
+        w.inflight.remove(id);
+        w.waiters.remove(id);
+    }
+
+    fn admission_params<'a>(
+        cfg: &'a EngineConfig,
+        tenant: &'a TenantSettings,
+    ) -> admission::Params<'a> {
+        admission::Params {
+            allowed_regions: &tenant.allowed_regions,
+            exec_enabled: cfg.exec.enabled,
+            http_allowed_hosts: &cfg.http.allowed_hosts,
+            locations: &cfg.locations,
         }
     }
 
@@ -542,7 +609,10 @@ impl Engine {
                             t.status = TaskStatus::Skipped;
                         }
                     }
-                    self.inner.committer.seal(exec, Vec::new()).await?;
+                    self.inner
+                        .sealer
+                        .seal(&self.inner.committer, exec, Vec::new())
+                        .await?;
                     self.inner
                         .metrics
                         .finished
@@ -599,20 +669,26 @@ impl Engine {
     async fn run_job(&self, job: Job) {
         let inner = &self.inner;
         let mut exec = job.exec;
-        exec.status = ExecutionStatus::Running;
-        exec.started_at = Some(jiff::Timestamp::now());
+        let started_at = jiff::Timestamp::now();
         inner.metrics.runners_busy.inc();
-        if let Err(e) = inner.committer.put(exec.clone()).await {
+        if let Err(e) = inner
+            .committer
+            .start(exec.tenant.clone(), exec.id.clone(), started_at)
+            .await
+        {
             tracing::error!(execution = %exec.id, error = %e, "could not record the start; the execution stays queued for the next start");
+            self.abandon(&exec.id);
             inner.metrics.runners_busy.dec();
             return;
         }
+        exec.status = ExecutionStatus::Running;
+        exec.started_at = Some(started_at);
         let outcome = runner::run(exec, &inner.run_env).await;
         let tenant = outcome.execution.tenant.clone();
         let id = outcome.execution.id.clone();
         match inner
-            .committer
-            .seal(outcome.execution, outcome.artifacts)
+            .sealer
+            .seal(&inner.committer, outcome.execution, outcome.artifacts)
             .await
         {
             Ok(sealed) => {
@@ -629,6 +705,7 @@ impl Engine {
             }
             Err(e) => {
                 tracing::error!(execution = %id, error = %e, "could not seal the execution; it will be marked interrupted at the next start");
+                self.abandon(&id);
             }
         }
         inner.metrics.runners_busy.dec();

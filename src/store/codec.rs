@@ -14,10 +14,21 @@ const ZSTD_BYTES: u8 = 3;
 const COMPRESS_FROM: usize = 512;
 const LEVEL: i32 = 1;
 
-/// Encodes a value.
+/// Encodes a value, compressed when it pays.
 pub fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, StoreError> {
+    encode_with(value, true)
+}
+
+/// Encodes a value; `compress: false` skips compression (for short-lived records).
+pub fn encode_with<T: Serialize>(value: &T, compress: bool) -> Result<Vec<u8>, StoreError> {
     let json =
         serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(format!("encoding: {e}")))?;
+    if !compress {
+        let mut out = Vec::with_capacity(json.len() + 1);
+        out.push(RAW_JSON);
+        out.extend_from_slice(&json);
+        return Ok(out);
+    }
     Ok(tagged(json, RAW_JSON, ZSTD_JSON))
 }
 
@@ -26,9 +37,38 @@ pub fn encode_bytes(bytes: &[u8]) -> Vec<u8> {
     tagged(bytes.to_vec(), RAW_BYTES, ZSTD_BYTES)
 }
 
+thread_local! {
+    // Creating a zstd context costs more than compressing a record: keep one per thread.
+    static COMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Compressor<'static>>> = const { std::cell::RefCell::new(None) };
+    static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
+fn compress(plain: &[u8]) -> Option<Vec<u8>> {
+    COMPRESSOR.with(|c| {
+        let mut c = c.borrow_mut();
+        if c.is_none() {
+            *c = zstd::bulk::Compressor::new(LEVEL).ok();
+        }
+        c.as_mut()?.compress(plain).ok()
+    })
+}
+
+fn decompress(z: &[u8], len: usize) -> Result<Vec<u8>, String> {
+    DECOMPRESSOR.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_none() {
+            *d = Some(zstd::bulk::Decompressor::new().map_err(|e| e.to_string())?);
+        }
+        d.as_mut()
+            .expect("set above")
+            .decompress(z, len)
+            .map_err(|e| e.to_string())
+    })
+}
+
 fn tagged(plain: Vec<u8>, raw: u8, compressed: u8) -> Vec<u8> {
     if plain.len() >= COMPRESS_FROM
-        && let Ok(z) = zstd::bulk::compress(&plain, LEVEL)
+        && let Some(z) = compress(&plain)
         && z.len() + 8 < plain.len()
     {
         let mut out = Vec::with_capacity(z.len() + 9);
@@ -51,8 +91,14 @@ fn untag(bytes: &[u8], raw: u8, compressed: u8) -> Result<Vec<u8>, StoreError> {
             if len > 1 << 30 {
                 return Err(StoreError::Corrupt(format!("record claims {len} bytes")));
             }
-            zstd::bulk::decompress(&rest[8..], len)
-                .map_err(|e| StoreError::Corrupt(format!("decompressing a record: {e}")))
+            let out = decompress(&rest[8..], len)
+                .map_err(|e| StoreError::Corrupt(format!("decompressing a record: {e}")))?;
+            if out.len() != len {
+                return Err(StoreError::Corrupt(
+                    "a record is shorter than its header says".into(),
+                ));
+            }
+            Ok(out)
         }
         Some((&t, _)) => Err(StoreError::Corrupt(format!("unknown record format {t}"))),
         None => Err(StoreError::Corrupt("empty record".into())),

@@ -78,10 +78,29 @@ impl Reader {
         id: &ExecutionId,
     ) -> Result<Option<Execution>, StoreError> {
         let table = self.txn.open_table(EXECUTIONS)?;
-        table
-            .get((scope.tenant().as_str(), id.as_str()))?
-            .map(|v| codec::decode(v.value()))
-            .transpose()
+        let Some(v) = table.get((scope.tenant().as_str(), id.as_str()))? else {
+            return Ok(None);
+        };
+        let mut e: Execution = codec::decode(v.value())?;
+        self.overlay(&mut e)?;
+        Ok(Some(e))
+    }
+
+    /// Applies the live state of the active table (running, and since when) to a record.
+    fn overlay(&self, e: &mut Execution) -> Result<(), StoreError> {
+        if e.status != ExecutionStatus::Queued {
+            return Ok(());
+        }
+        let active = self.txn.open_table(ACTIVE)?;
+        if let Some(v) = active.get((e.tenant.as_str(), e.id.as_str()))?
+            && v.value() > 0
+        {
+            e.status = ExecutionStatus::Running;
+            e.started_at = i64::try_from(v.value())
+                .ok()
+                .and_then(|m| jiff::Timestamp::from_microsecond(m).ok());
+        }
+        Ok(())
     }
 
     /// A page of the tenant's executions, newest first.
@@ -113,7 +132,8 @@ impl Reader {
                 let id = key.value().2.to_owned();
                 scanned += 1;
                 if let Some(v) = executions.get((tenant, id.as_str()))? {
-                    let e: Execution = codec::decode(v.value())?;
+                    let mut e: Execution = codec::decode(v.value())?;
+                    self.overlay(&mut e)?;
                     if matches(&e) {
                         items.push(e.summary());
                     }
@@ -128,7 +148,8 @@ impl Reader {
             for row in executions.range((tenant, "")..(tenant, upper))?.rev() {
                 let (key, value) = row?;
                 scanned += 1;
-                let e: Execution = codec::decode(value.value())?;
+                let mut e: Execution = codec::decode(value.value())?;
+                self.overlay(&mut e)?;
                 if matches(&e) {
                     items.push(e.summary());
                 }
@@ -266,11 +287,7 @@ impl Reader {
             out.push((
                 TenantId::new(t).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 ExecutionId::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                if v.value() == 0 {
-                    ActiveState::Queued
-                } else {
-                    ActiveState::Running
-                },
+                ActiveState::of(v.value()),
             ));
         }
         Ok(out)

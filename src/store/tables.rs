@@ -13,8 +13,10 @@ pub const EXECUTIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::ne
 pub const EXECUTIONS_BY_STATUS: TableDefinition<(&str, &str, &str), ()> =
     TableDefinition::new("executions_by_status");
 
-/// (tenant, execution id) → status byte (0 queued, 1 running) for executions not yet final.
-pub const ACTIVE: TableDefinition<(&str, &str), u8> = TableDefinition::new("active");
+/// (tenant, execution id) → 0 if queued, else the start time in microseconds since the Unix
+/// epoch (running), for executions not yet final. The live state of an execution is this
+/// value over its record.
+pub const ACTIVE: TableDefinition<(&str, &str), u64> = TableDefinition::new("active");
 
 /// (tenant, decision id) → encoded `Decision`.
 pub const DECISIONS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("decisions");

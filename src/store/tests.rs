@@ -7,6 +7,10 @@ use crate::domain::ids::{ExecutionId, TenantId};
 use crate::domain::validate::{self, Context};
 use crate::tlog::{self, MemoryLog};
 
+fn raw() -> Box<serde_json::value::RawValue> {
+    serde_json::value::RawValue::from_string("{}".into()).unwrap()
+}
+
 fn scope(t: &str) -> TenantScope {
     TenantScope::system(TenantId::new(t).unwrap(), Access::Run)
 }
@@ -247,7 +251,7 @@ fn receipts_chain_per_tenant_and_the_log_matches_an_independent_tree() {
         let r = store
             .write(|w| {
                 w.put_execution(&scope(tenant), &e)?;
-                w.append_receipt(&scope(tenant), &e.id, &payload, "{}".into(), "k".into())
+                w.append_receipt(&scope(tenant), &e.id, &payload, raw(), "k".into())
             })
             .unwrap();
         assert_eq!(r.log_index, i);
@@ -281,8 +285,7 @@ fn receipts_chain_per_tenant_and_the_log_matches_an_independent_tree() {
             .is_none()
     );
     assert_eq!(r.log_leaf(4).unwrap().unwrap().1, *id);
-    let again =
-        store.write(|w| w.append_receipt(&scope(tenant), id, b"x", "{}".into(), "k".into()));
+    let again = store.write(|w| w.append_receipt(&scope(tenant), id, b"x", raw(), "k".into()));
     assert!(again.is_err());
 }
 

@@ -4,7 +4,7 @@
 use redb::{ReadableTable as _, Table, WriteTransaction};
 
 use super::tables::*;
-use super::{StoreError, StoredReceipt, codec};
+use super::{ActiveState, EncodedDecision, EncodedExecution, StoreError, StoredReceipt, codec};
 use crate::domain::actor::TenantScope;
 use crate::domain::execution::{Decision, Execution, ExecutionStatus, ReceiptRef};
 use crate::domain::ids::{Digest, ExecutionId, TenantId};
@@ -21,7 +21,7 @@ pub struct Writer<'t> {
     meta: Table<'t, &'static str, &'static [u8]>,
     executions: Table<'t, (&'static str, &'static str), &'static [u8]>,
     by_status: Table<'t, (&'static str, &'static str, &'static str), ()>,
-    active: Table<'t, (&'static str, &'static str), u8>,
+    active: Table<'t, (&'static str, &'static str), u64>,
     decisions: Table<'t, (&'static str, &'static str), &'static [u8]>,
     receipts: Table<'t, (&'static str, &'static str), &'static [u8]>,
     receipts_by_digest: Table<'t, (&'static str, &'static str), &'static str>,
@@ -49,6 +49,11 @@ impl tlog::HashSource for Hashes<'_, '_> {
             })
             .collect()
     }
+}
+
+/// Microseconds since the Unix epoch, at least 1 (0 means queued).
+pub(super) fn micros(t: Option<jiff::Timestamp>) -> u64 {
+    t.map_or(1, |t| u64::try_from(t.as_microsecond()).unwrap_or(1).max(1))
 }
 
 fn check_scope(scope: &TenantScope, tenant: &TenantId) -> Result<(), StoreError> {
@@ -125,14 +130,22 @@ impl<'t> Writer<'t> {
         scope: &TenantScope,
         exec: &Execution,
     ) -> Result<(), StoreError> {
+        self.put_encoded_execution(scope, &EncodedExecution::new(exec)?)
+    }
+
+    /// [`Writer::put_execution`] with a record encoded beforehand (outside the transaction).
+    pub fn put_encoded_execution(
+        &mut self,
+        scope: &TenantScope,
+        exec: &EncodedExecution,
+    ) -> Result<(), StoreError> {
         check_scope(scope, &exec.tenant)?;
         let tenant = exec.tenant.as_str();
         let id = exec.id.as_str();
         let previous = match self.active.get((tenant, id))? {
-            Some(state) => Some(if state.value() == 0 {
-                ExecutionStatus::Queued
-            } else {
-                ExecutionStatus::Running
+            Some(state) => Some(match ActiveState::of(state.value()) {
+                ActiveState::Queued => ExecutionStatus::Queued,
+                ActiveState::Running => ExecutionStatus::Running,
             }),
             None if self.executions.get((tenant, id))?.is_some() => {
                 return Err(StoreError::Invalid(format!(
@@ -153,14 +166,43 @@ impl<'t> Writer<'t> {
                 self.active.insert((tenant, id), 0)?;
             }
             ExecutionStatus::Running => {
-                self.active.insert((tenant, id), 1)?;
+                self.active.insert((tenant, id), micros(exec.started_at))?;
             }
             _ => {
                 self.active.remove((tenant, id))?;
             }
         }
         self.executions
-            .insert((tenant, id), codec::encode(exec)?.as_slice())?;
+            .insert((tenant, id), exec.bytes.as_slice())?;
+        self.record_change(tenant, "execution", id)
+    }
+
+    /// Marks a queued execution as running without rewriting its record: the live state is
+    /// kept in the active table and read over the record.
+    pub fn mark_running(
+        &mut self,
+        scope: &TenantScope,
+        id: &ExecutionId,
+        started_at: jiff::Timestamp,
+    ) -> Result<(), StoreError> {
+        let tenant = scope.tenant().as_str();
+        let id = id.as_str();
+        match self
+            .active
+            .get((tenant, id))?
+            .map(|v| ActiveState::of(v.value()))
+        {
+            Some(ActiveState::Queued) => {}
+            Some(ActiveState::Running) => return Ok(()),
+            None => {
+                return Err(StoreError::Invalid(format!("execution {id} is not queued")));
+            }
+        }
+        self.by_status
+            .remove((tenant, ExecutionStatus::Queued.as_str(), id))?;
+        self.by_status
+            .insert((tenant, ExecutionStatus::Running.as_str(), id), ())?;
+        self.active.insert((tenant, id), micros(Some(started_at)))?;
         self.record_change(tenant, "execution", id)
     }
 
@@ -170,11 +212,20 @@ impl<'t> Writer<'t> {
         scope: &TenantScope,
         decision: &Decision,
     ) -> Result<(), StoreError> {
+        self.put_encoded_decision(scope, &EncodedDecision::new(decision)?)
+    }
+
+    /// [`Writer::put_decision`] with a record encoded beforehand.
+    pub fn put_encoded_decision(
+        &mut self,
+        scope: &TenantScope,
+        decision: &EncodedDecision,
+    ) -> Result<(), StoreError> {
         check_scope(scope, &decision.tenant)?;
         let tenant = decision.tenant.as_str();
         let id = decision.id.as_str();
         self.decisions
-            .insert((tenant, id), codec::encode(decision)?.as_slice())?;
+            .insert((tenant, id), decision.bytes.as_slice())?;
         self.record_change(tenant, "decision", id)
     }
 
@@ -220,7 +271,7 @@ impl<'t> Writer<'t> {
         scope: &TenantScope,
         execution: &ExecutionId,
         payload: &[u8],
-        envelope: String,
+        envelope: Box<serde_json::value::RawValue>,
         keyid: String,
     ) -> Result<ReceiptRef, StoreError> {
         let tenant = scope.tenant().as_str();
