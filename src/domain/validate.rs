@@ -270,6 +270,8 @@ struct TaskView<'d> {
     id: Option<&'d str>,
     uses: Option<Uses>,
     with: Option<&'d Map<String, Value>>,
+    /// `with` is present but not an object (already reported).
+    with_invalid: bool,
     needs: Vec<(String, &'d str)>,
 }
 
@@ -636,11 +638,13 @@ impl<'c> Checker<'c> {
         if map.contains_key("timeout") {
             self.duration(map, &path, "timeout", self.ctx.max_timeout);
         }
+        let with_invalid = with.is_none() && map.get("with").is_some_and(|w| !w.is_null());
         Some(TaskView {
             path,
             id,
             uses,
             with,
+            with_invalid,
             needs,
         })
     }
@@ -737,7 +741,7 @@ impl<'c> Checker<'c> {
             };
             if let (Some(spec), Some(with)) = (spec, t.with) {
                 self.inputs(spec, with, &child(&t.path, "with"));
-            } else if let (Some(spec), None) = (spec, t.with) {
+            } else if let (Some(spec), None, false) = (spec, t.with, t.with_invalid) {
                 for input in spec.inputs.iter().filter(|i| i.required) {
                     self.push(
                         ProblemCode::MissingInput,
@@ -879,8 +883,13 @@ impl<'c> Checker<'c> {
                 continue;
             }
             if let Err(e) = input.kind.check(value) {
+                let code = if input.kind == actions::InputKind::Duration && value.is_string() {
+                    ProblemCode::InvalidDuration
+                } else {
+                    ProblemCode::InvalidType
+                };
                 self.push(
-                    ProblemCode::InvalidType,
+                    code,
                     &child(path, key),
                     e,
                     Some(format!("{}: {}", input.name, input.doc)),

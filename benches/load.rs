@@ -1,0 +1,329 @@
+//! Load against a real server over HTTP on 127.0.0.1: throughput of durable, signed, logged
+//! single-task executions, and latency percentiles at a fixed offered rate.
+//!
+//! `cargo bench --bench load -- [--rate 1000] [--duration 20s] [--clients 64] [--server URL --token T]`
+//!
+//! Without `--server`, it starts `maestro serve` (the binary built with this bench) on a fresh
+//! data directory with one tenant, and stops it at the end. Phases:
+//! 1. closed loop: `--clients` clients each submit and wait for the receipt (`?wait=60s`),
+//!    for `--duration`; reports sealed executions per second;
+//! 2. open loop at `--rate` per second, async submissions: latency from sending the request to
+//!    the 202 (the execution is durable: accepted and group-committed);
+//! 3. open loop at `--rate` per second with `?wait=60s`: latency from sending the request to
+//!    the answer carrying the receipt (durable, signed, logged).
+//!
+//! The load generator shares the machine's cores with the server; figures are for both.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+const MANIFEST: &str = r#"{"manifest":{"name":"hello","version":"1.0.0","region":"eu-west","tasks":[{"id":"greet","uses":"builtin/echo","with":{"message":"hello"}}]}}"#;
+
+struct Args {
+    rate: u64,
+    duration: Duration,
+    clients: usize,
+    server: Option<String>,
+    token: Option<String>,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        rate: 1000,
+        duration: Duration::from_secs(20),
+        clients: 64,
+        server: None,
+        token: None,
+    };
+    let argv: Vec<String> = std::env::args().skip(1).collect();
+    let mut i = 0;
+    while i < argv.len() {
+        let val = || argv.get(i + 1).cloned().unwrap_or_default();
+        match argv[i].as_str() {
+            "--rate" => a.rate = val().parse().expect("--rate N"),
+            "--duration" => {
+                a.duration = maestro::domain::duration::parse(&val()).expect("--duration like 20s")
+            }
+            "--clients" => a.clients = val().parse().expect("--clients N"),
+            "--server" => a.server = Some(val()),
+            "--token" => a.token = Some(val()),
+            // cargo bench passes --bench; ignore anything else.
+            _ => {
+                i += 1;
+                continue;
+            }
+        }
+        i += 2;
+    }
+    a
+}
+
+struct Server {
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_server() -> (Server, String, String) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let token = maestro::app::tokens::generate();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = format!(
+        r#"data_dir = "{data}"
+listen = "127.0.0.1:{port}"
+[log]
+level = "warn"
+[limits]
+runners = 256
+global_rate = 1000000
+global_burst = 1000000
+tenant_rate = 1000000
+tenant_burst = 1000000
+queue_per_tenant = 1000000
+[tenants.load]
+[[tokens]]
+name = "load"
+sha256 = "{hash}"
+tenant = "load"
+roles = ["operator"]
+"#,
+        data = dir.path().join("data").display(),
+        hash = maestro::app::tokens::hash_line(&token),
+    );
+    let config_path = dir.path().join("maestro.toml");
+    std::fs::write(&config_path, config).unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .args(["--output", "json", "--config"])
+        .arg(&config_path)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start maestro serve");
+    let url = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (Server { child, _dir: dir }, url, token)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn report(name: &str, mut lat: Vec<Duration>, errors: usize, elapsed: Duration) {
+    lat.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "{name:44} n={:6} errors={errors:4} rate={:8.0}/s  p50={:7.2}ms p90={:7.2}ms p99={:7.2}ms max={:7.2}ms",
+        lat.len(),
+        lat.len() as f64 / elapsed.as_secs_f64(),
+        ms(percentile(&lat, 0.50)),
+        ms(percentile(&lat, 0.90)),
+        ms(percentile(&lat, 0.99)),
+        ms(*lat.last().unwrap_or(&Duration::ZERO)),
+    );
+}
+
+async fn submit(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    wait: bool,
+) -> Result<(), String> {
+    let target = if wait {
+        format!("{url}/api/v1/executions?wait=60s")
+    } else {
+        format!("{url}/api/v1/executions")
+    };
+    let r = client
+        .post(target)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(MANIFEST)
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = r.status().as_u16();
+    let body = r.bytes().await.map_err(|e| e.to_string())?;
+    match (wait, status) {
+        (true, 201) => {
+            let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+            if v["receipt"].is_object() {
+                Ok(())
+            } else {
+                Err("final execution without a receipt".into())
+            }
+        }
+        (false, 202) => Ok(()),
+        (_, s) => Err(format!("status {s}: {}", String::from_utf8_lossy(&body))),
+    }
+}
+
+async fn closed_loop(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    clients: usize,
+    duration: Duration,
+) {
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(0usize));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..clients {
+        let (client, url, token, lat, errors) = (
+            client.clone(),
+            url.to_owned(),
+            token.to_owned(),
+            lat.clone(),
+            errors.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            while start.elapsed() < duration {
+                let t = Instant::now();
+                match submit(&client, &url, &token, true).await {
+                    Ok(()) => lat.lock().push(t.elapsed()),
+                    Err(e) => {
+                        *errors.lock() += 1;
+                        eprintln!("error: {e}");
+                    }
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    let lat = std::mem::take(&mut *lat.lock());
+    let errors = *errors.lock();
+    report(
+        &format!("closed loop, {clients} clients, submit+receipt"),
+        lat,
+        errors,
+        elapsed,
+    );
+}
+
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    rate: u64,
+    duration: Duration,
+    wait: bool,
+) {
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let errors = Arc::new(Mutex::new(0usize));
+    let total = (rate as f64 * duration.as_secs_f64()) as u64;
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    let mut tasks = Vec::with_capacity(total as usize);
+    for i in 0..total {
+        let due = start + interval.mul_f64(i as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let (client, url, token, lat, errors) = (
+            client.clone(),
+            url.to_owned(),
+            token.to_owned(),
+            lat.clone(),
+            errors.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            // Latency counts from when the request was due, so a slow generator is not
+            // hidden (no coordinated omission).
+            match submit(&client, &url, &token, wait).await {
+                Ok(()) => lat.lock().push(due.elapsed()),
+                Err(e) => {
+                    *errors.lock() += 1;
+                    eprintln!("error: {e}");
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    let lat = std::mem::take(&mut *lat.lock());
+    let errors = *errors.lock();
+    let name = if wait {
+        format!("open loop {rate}/s, submit to receipt durable")
+    } else {
+        format!("open loop {rate}/s, submit to accepted (durable)")
+    };
+    report(&name, lat, errors, elapsed);
+}
+
+fn main() {
+    let args = parse_args();
+    let (server, url, token) = match (&args.server, &args.token) {
+        (Some(s), Some(t)) => (None, s.clone(), t.clone()),
+        (Some(_), None) => panic!("--server needs --token"),
+        _ => {
+            let (s, u, t) = start_server();
+            (Some(s), u, t)
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let client = reqwest::Client::builder()
+            .pool_max_idle_per_host(1024)
+            .timeout(Duration::from_secs(120))
+            .build()
+            .unwrap();
+        // Warm up: first requests create the tenant chain, caches, connections.
+        for _ in 0..200 {
+            submit(&client, &url, &token, true)
+                .await
+                .expect("warm-up request");
+        }
+        println!(
+            "server {url}; {} per phase",
+            maestro::domain::duration::format(args.duration)
+        );
+        closed_loop(&client, &url, &token, args.clients, args.duration).await;
+        open_loop(&client, &url, &token, args.rate, args.duration, false).await;
+        open_loop(&client, &url, &token, args.rate, args.duration, true).await;
+        if std::env::var_os("LOAD_SHOW_METRICS").is_some() {
+            let text = client
+                .get(format!("{url}/metrics"))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            for line in text
+                .lines()
+                .filter(|l| l.starts_with("mc_commit") || l.starts_with("mc_submit"))
+            {
+                println!("{line}");
+            }
+        }
+    });
+    drop(server);
+}

@@ -1,0 +1,153 @@
+//! Interoperability with real peers (INTEROP.md): receipts exported as Sigstore bundles verify
+//! offline with `@sigstore/verify`, and `/metrics` passes `promtool check metrics`. The tools
+//! are installed by `scripts/test` (and `.ci/run`); a missing tool fails these tests with the
+//! command that installs it.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use crate::support::TestApp;
+
+fn harness() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sigstore")
+}
+
+fn require_node_modules() {
+    assert!(
+        harness().join("node_modules/@sigstore/verify").exists(),
+        "the Sigstore harness is not installed: run `npm ci` in tests/interop/sigstore (scripts/test does it)"
+    );
+}
+
+async fn bundle_verifies_with_sigstore_js(algorithm: &str) {
+    require_node_modules();
+    let t = TestApp::with(
+        |c| {
+            c.signing.algorithm = match algorithm {
+                "ecdsa-p256" => maestro::config::KeyAlgorithm::EcdsaP256,
+                _ => maestro::config::KeyAlgorithm::Ed25519,
+            }
+        },
+        "",
+    )
+    .await;
+    let op = t.tokens.acme_operator.clone();
+    let e = t.run(&op, "artifacts").await;
+    let id = e["id"].as_str().unwrap();
+    let bundle = t
+        .get(
+            &format!("/api/v1/executions/{id}/receipt?format=sigstore"),
+            Some(&op),
+        )
+        .await
+        .json;
+    let dir = tempfile::tempdir().unwrap();
+    let bundle_path = dir.path().join("bundle.json");
+    let key_path = dir.path().join("key.pem");
+    std::fs::write(&bundle_path, bundle.to_string()).unwrap();
+    std::fs::write(&key_path, t.app.engine.signing().appliance.public().pem()).unwrap();
+    let run = |b: &PathBuf, k: &PathBuf| {
+        Command::new("node")
+            .arg(harness().join("verify.mjs"))
+            .arg(b)
+            .arg(k)
+            .output()
+            .expect("node is installed")
+    };
+    let out = run(&bundle_path, &key_path);
+    assert!(
+        out.status.success(),
+        "{algorithm}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ok "));
+    // Tampering is caught by the same verifier.
+    let mut tampered = bundle.clone();
+    let payload = tampered["dsseEnvelope"]["payload"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let flipped = if payload.starts_with('e') {
+        payload.replacen('e', "f", 1)
+    } else {
+        payload.replacen(&payload[..1], "e", 1)
+    };
+    tampered["dsseEnvelope"]["payload"] = serde_json::Value::String(flipped);
+    std::fs::write(&bundle_path, tampered.to_string()).unwrap();
+    assert_eq!(
+        run(&bundle_path, &key_path).status.code(),
+        Some(1),
+        "{algorithm}: tampered bundle must fail"
+    );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn ed25519_receipts_verify_with_sigstore_js() {
+    bundle_verifies_with_sigstore_js("ed25519").await;
+}
+
+#[tokio::test]
+async fn ecdsa_p256_receipts_verify_with_sigstore_js() {
+    bundle_verifies_with_sigstore_js("ecdsa-p256").await;
+}
+
+#[tokio::test]
+async fn metrics_pass_promtool() {
+    let promtool = which("promtool")
+        .expect("promtool is not installed: apt-get install prometheus (scripts/test does it)");
+    let t = TestApp::new().await;
+    let op = t.tokens.acme_operator.clone();
+    for w in ["hello", "policy-deny", "timeout"] {
+        t.run(&op, w).await;
+    }
+    let _ = t.get("/api/v2/nothing", None).await;
+    let text = t.get("/metrics", None).await.json;
+    let text = text.as_str().unwrap().to_owned();
+    for family in [
+        "mc_executions_submitted_total",
+        "mc_executions_finished_total",
+        "mc_commit_batch_size",
+        "mc_submit_to_durable_seconds",
+        "mc_log_size",
+        "mc_receipts_signed_total",
+        "mc_policy_decisions_total",
+        "mc_http_requests_total",
+        "mc_queue_depth",
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {family} ")),
+            "{family} missing"
+        );
+    }
+    let mut child = Command::new(promtool)
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    t.stop().await;
+}
+
+fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|d| PathBuf::from(d).join(name))
+        .find(|p| p.is_file())
+}

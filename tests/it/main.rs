@@ -1,0 +1,9 @@
+//! The integration test binary: one crate, so the suite links once. Modules by concern.
+
+mod api;
+mod conformance;
+mod crash;
+mod e2e;
+mod interop;
+mod routes;
+mod support;
