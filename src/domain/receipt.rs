@@ -74,6 +74,40 @@ pub struct TaskRecord {
     pub error: Option<String>,
 }
 
+/// An artifact as recorded in a receipt.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ArtifactRecord {
+    /// Task that wrote it.
+    pub task: String,
+    /// Name.
+    pub name: String,
+    /// SHA-256 of the bytes.
+    pub digest: Digest,
+    /// Size in bytes.
+    pub size: u64,
+    /// Media type.
+    pub media_type: String,
+    /// Storage location.
+    pub location: String,
+    /// Region tag of the location when written.
+    pub region: String,
+}
+
+impl From<&Artifact> for ArtifactRecord {
+    fn from(a: &Artifact) -> Self {
+        ArtifactRecord {
+            task: a.task.clone(),
+            name: a.name.clone(),
+            digest: a.digest,
+            size: a.size,
+            media_type: a.media_type.clone(),
+            location: a.location.clone(),
+            region: a.region.clone(),
+        }
+    }
+}
+
 /// A policy decision as recorded in a receipt.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
@@ -147,7 +181,7 @@ pub struct Predicate {
     /// Tasks in manifest order.
     pub tasks: Vec<TaskRecord>,
     /// Artifacts with their storage location and region.
-    pub artifacts: Vec<Artifact>,
+    pub artifacts: Vec<ArtifactRecord>,
     /// Policy decisions.
     pub decisions: Vec<DecisionRecord>,
     /// Timestamps.
@@ -233,7 +267,7 @@ pub fn statement(exec: &Execution, head: &ChainHead, appliance: ApplianceInfo) -
                 digest: exec.manifest_digest,
             },
             tasks,
-            artifacts: exec.artifacts.clone(),
+            artifacts: exec.artifacts.iter().map(ArtifactRecord::from).collect(),
             decisions,
             timings: Timings {
                 submitted_at: exec.submitted_at,

@@ -33,15 +33,17 @@ fn read_summary(stdout: std::process::ChildStdout) -> Value {
 fn demo_server_cli_and_offline_verification() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let mut server = Command::new(bin())
-        .args(["--output", "json", "serve", "--demo", "--listen"])
-        .arg(format!("127.0.0.1:{port}"))
-        .current_dir(dir.path())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let summary = read_summary(server.stdout.take().unwrap());
+    let mut server = Killed(
+        Command::new(bin())
+            .args(["--output", "json", "serve", "--demo", "--listen"])
+            .arg(format!("127.0.0.1:{port}"))
+            .current_dir(dir.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let summary = read_summary(server.0.stdout.take().unwrap());
     let url = summary["listening"].as_str().unwrap().to_owned();
     assert_eq!(summary["demo_executions"], 10);
     let token = summary["demo_tokens"]
@@ -154,9 +156,9 @@ fn demo_server_cli_and_offline_verification() {
     // SIGTERM: the server drains and exits 0; then it is unreachable (exit 8).
     // SAFETY: signalling a child process we own.
     unsafe {
-        libc::kill(server.id() as i32, libc::SIGTERM);
+        libc::kill(server.0.id() as i32, libc::SIGTERM);
     }
-    let status = wait_with_timeout(&mut server, Duration::from_secs(20));
+    let status = wait_with_timeout(&mut server.0, Duration::from_secs(20));
     assert_eq!(status, Some(0), "serve should exit cleanly on SIGTERM");
     assert_eq!(cli(&["executions", "list"], &env, cwd).0, 8);
 
@@ -180,6 +182,16 @@ fn demo_server_cli_and_offline_verification() {
     assert_eq!(code, 0, "{out}{err}");
     let (code, out, err) = cli(&["verify-receipt", "local.json"], &[], cwd);
     assert_eq!(code, 0, "local keys are trusted by default: {out}{err}");
+}
+
+/// A child process killed when the test ends, even by a failed assertion.
+struct Killed(std::process::Child);
+
+impl Drop for Killed {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn wait_with_timeout(child: &mut std::process::Child, timeout: Duration) -> Option<i32> {

@@ -151,3 +151,58 @@ fn which(name: &str) -> Option<PathBuf> {
         .map(|d| PathBuf::from(d).join(name))
         .find(|p| p.is_file())
 }
+
+/// The receipt format can be checked without Maestro: `scripts/verify-receipt-without-maestro`
+/// (openssl and python3 only) agrees with our verifier on real receipts of both key types and
+/// on every conformance vector.
+#[tokio::test]
+async fn receipts_verify_with_openssl_and_python_alone() {
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/verify-receipt-without-maestro");
+    let run = |receipt: &std::path::Path, key: &std::path::Path| {
+        Command::new(&script)
+            .arg(receipt)
+            .arg(key)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    for algorithm in [
+        maestro::config::KeyAlgorithm::Ed25519,
+        maestro::config::KeyAlgorithm::EcdsaP256,
+    ] {
+        let t = TestApp::with(|c| c.signing.algorithm = algorithm, "").await;
+        let op = t.tokens.acme_operator.clone();
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("key.pem");
+        std::fs::write(&key, t.app.engine.signing().appliance.public().pem()).unwrap();
+        for workflow in ["artifacts", "policy-deny", "hello"] {
+            let e = t.run(&op, workflow).await;
+            let id = e["id"].as_str().unwrap();
+            let r = t
+                .get(&format!("/api/v1/executions/{id}/receipt"), Some(&op))
+                .await
+                .json;
+            let path = dir.path().join(format!("{workflow}.json"));
+            std::fs::write(&path, r.to_string()).unwrap();
+            assert_eq!(run(&path, &key), Some(0), "{algorithm:?} {workflow}");
+        }
+        t.stop().await;
+    }
+    let vectors = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/conformance/receipts");
+    let cases: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(vectors.join("cases.json")).unwrap())
+            .unwrap();
+    for case in cases["cases"].as_array().unwrap() {
+        if case.get("origin").is_some() {
+            continue; // the script does not pin an origin
+        }
+        let code = run(
+            &vectors.join(case["receipt"].as_str().unwrap()),
+            &vectors.join(case["key"].as_str().unwrap()),
+        );
+        let expected = if case["valid"] == true { 0 } else { 1 };
+        assert_eq!(code, Some(expected), "{}", case["name"]);
+    }
+}
