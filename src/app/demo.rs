@@ -71,25 +71,8 @@ pub fn layer(data_dir: &Path) -> Result<(String, Option<Credentials>), AppError>
     for (name, tenant, roles) in specs {
         let token = tokens::generate();
         let entry = tokens::config_entry(name, tenant, roles, &token);
-        text.push_str(&format!(
-            "\n[[tokens]]\nname = \"{}\"\nsha256 = \"{}\"\n{}roles = [{}]\n",
-            entry.name,
-            entry.sha256,
-            tenant
-                .map(|t| format!("tenant = \"{t}\"\n"))
-                .unwrap_or_default(),
-            roles
-                .iter()
-                .map(|r| format!(
-                    "\"{}\"",
-                    serde_json::to_value(r)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                ))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
+        text.push('\n');
+        text.push_str(&tokens::toml_entry(&entry));
         created.push(DemoToken {
             name: name.to_owned(),
             tenant: tenant.map(str::to_owned),

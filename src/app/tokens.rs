@@ -82,6 +82,15 @@ pub fn config_entry(name: &str, tenant: Option<&str>, roles: &[Role], token: &st
     }
 }
 
+/// The `[[tokens]]` TOML entry of a token, for a config file.
+pub fn toml_entry(entry: &TokenConfig) -> String {
+    #[derive(serde::Serialize)]
+    struct File<'a> {
+        tokens: [&'a TokenConfig; 1],
+    }
+    toml::to_string(&File { tokens: [entry] }).expect("a token entry serializes")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,5 +107,8 @@ mod tests {
         assert_eq!(actor.tenant.unwrap().as_str(), "acme");
         assert!(tokens.authenticate("mct_wrong").is_none());
         assert!(tokens.authenticate(&"x".repeat(10_000)).is_none());
+        let text = toml_entry(&config_entry("ci", Some("acme"), &[Role::Operator], &token));
+        let parsed: toml::Table = text.parse().unwrap();
+        assert_eq!(parsed["tokens"][0]["roles"][0].as_str(), Some("operator"));
     }
 }

@@ -41,11 +41,8 @@ impl Client {
         r
     }
 
-    /// Sends a request and decodes a JSON answer (any 2xx), mapping errors to exit codes.
-    pub async fn send<T: DeserializeOwned>(
-        &self,
-        r: reqwest::RequestBuilder,
-    ) -> anyhow::Result<(u16, T)> {
+    /// Sends a request; returns the status and body, or the failure to reach the server.
+    async fn raw(&self, r: reqwest::RequestBuilder) -> anyhow::Result<(u16, Vec<u8>)> {
         let response = r.send().await.map_err(|e| {
             fail(
                 Exit::Unavailable,
@@ -53,13 +50,27 @@ impl Client {
             )
         })?;
         let status = response.status().as_u16();
-        let bytes = response.bytes().await?;
-        if (200..300).contains(&status) {
-            let value = serde_json::from_slice(&bytes)
-                .map_err(|e| fail(Exit::Error, format!("the server answered {status} with a body that is not the expected JSON: {e}")))?;
-            return Ok((status, value));
+        Ok((status, response.bytes().await?.to_vec()))
+    }
+
+    /// Sends a request and decodes a JSON answer (any 2xx), mapping errors to exit codes.
+    pub async fn send<T: DeserializeOwned>(
+        &self,
+        r: reqwest::RequestBuilder,
+    ) -> anyhow::Result<(u16, T)> {
+        let (status, bytes) = self.raw(r).await?;
+        if !(200..300).contains(&status) {
+            return Err(api_error(status, &bytes));
         }
-        Err(api_error(status, &bytes))
+        let value = serde_json::from_slice(&bytes).map_err(|e| {
+            fail(
+                Exit::Error,
+                format!(
+                    "the server answered {status} with a body that is not the expected JSON: {e}"
+                ),
+            )
+        })?;
+        Ok((status, value))
     }
 
     /// GET a JSON document.
@@ -76,22 +87,11 @@ impl Client {
 
     /// GET a text document.
     pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
-        let response = self
-            .request(reqwest::Method::GET, path)
-            .send()
-            .await
-            .map_err(|e| {
-                fail(
-                    Exit::Unavailable,
-                    format!("cannot reach {}: {}", self.base, root_cause(&e)),
-                )
-            })?;
-        let status = response.status().as_u16();
-        let bytes = response.bytes().await?;
-        if (200..300).contains(&status) {
-            return Ok(String::from_utf8_lossy(&bytes).into_owned());
+        let (status, bytes) = self.raw(self.request(reqwest::Method::GET, path)).await?;
+        if !(200..300).contains(&status) {
+            return Err(api_error(status, &bytes));
         }
-        Err(api_error(status, &bytes))
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
     /// POST with a body and content type.

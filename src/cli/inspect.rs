@@ -500,26 +500,7 @@ pub fn token(cmd: TokenCommand, out: &Output) -> anyhow::Result<Exit> {
     }
     let token = tokens::generate();
     let entry = tokens::config_entry(&name, tenant.as_deref(), &roles, &token);
-    let toml_entry = format!(
-        "[[tokens]]\nname = {:?}\nsha256 = {:?}\n{}roles = [{}]\n",
-        entry.name,
-        entry.sha256,
-        tenant
-            .as_deref()
-            .map(|t| format!("tenant = {t:?}\n"))
-            .unwrap_or_default(),
-        roles
-            .iter()
-            .map(|r| format!(
-                "{:?}",
-                serde_json::to_value(r)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_owned))
-                    .unwrap_or_default()
-            ))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
+    let toml_entry = tokens::toml_entry(&entry);
     out.print(
         &json!({"token": token, "config": entry, "toml": toml_entry}),
         || format!("token (shown once): {token}\n\nadd to the config file:\n\n{toml_entry}"),

@@ -85,6 +85,21 @@ fn backoff(task: &Task, attempt: u32) -> Duration {
     Duration::from_secs_f64(secs.min(3600.0))
 }
 
+/// A task that fails before any action runs: one attempt, recorded with its error.
+fn failed_at_once(error: String) -> TaskOutcome {
+    let now = Timestamp::now();
+    TaskOutcome {
+        attempts: vec![Attempt {
+            number: 1,
+            started_at: now,
+            finished_at: now,
+            ok: false,
+            error: Some(error.clone()),
+        }],
+        result: Err(error),
+    }
+}
+
 async fn run_task(
     task: Task,
     input: Map<String, Value>,
@@ -100,32 +115,9 @@ async fn run_task(
     let spec = match parse_uses(&task.uses) {
         Ok(Uses::Builtin(spec)) => spec,
         Ok(Uses::Package { name, version }) => {
-            let now = Timestamp::now();
-            let error = format!("package {name}@{version} is not in the catalog");
-            return TaskOutcome {
-                attempts: vec![Attempt {
-                    number: 1,
-                    started_at: now,
-                    finished_at: now,
-                    ok: false,
-                    error: Some(error.clone()),
-                }],
-                result: Err(error),
-            };
+            return failed_at_once(format!("package {name}@{version} is not in the catalog"));
         }
-        Err(e) => {
-            let now = Timestamp::now();
-            return TaskOutcome {
-                attempts: vec![Attempt {
-                    number: 1,
-                    started_at: now,
-                    finished_at: now,
-                    ok: false,
-                    error: Some(e.message.clone()),
-                }],
-                result: Err(e.message),
-            };
-        }
+        Err(e) => return failed_at_once(e.message),
     };
     let mut attempts = Vec::new();
     let mut last_err = String::new();
