@@ -141,12 +141,23 @@ fn print_result(
     });
 }
 
-fn save(receipt: Option<&ReceiptBundle>, path: Option<&Path>) -> anyhow::Result<()> {
-    if let (Some(r), Some(p)) = (receipt, path) {
-        std::fs::write(p, serde_json::to_vec_pretty(r)?)
-            .map_err(|e| fail(Exit::Error, format!("writing {}: {e}", p.display())))?;
-    }
-    Ok(())
+/// Saves the receipt where asked, prints the result, and gives the exit code.
+fn finish(
+    out: &Output,
+    args: &RunArgs,
+    exec: &Execution,
+    receipt: Option<&ReceiptBundle>,
+) -> anyhow::Result<Exit> {
+    let saved = match (receipt, args.receipt_out.as_deref()) {
+        (Some(r), Some(path)) => {
+            std::fs::write(path, serde_json::to_vec_pretty(r)?)
+                .map_err(|e| fail(Exit::Error, format!("writing {}: {e}", path.display())))?;
+            Some(path)
+        }
+        _ => None,
+    };
+    print_result(out, exec, receipt, saved);
+    Ok(exit_for(exec.status))
 }
 
 /// `maestro run`
@@ -213,14 +224,7 @@ async fn run_remote(
     } else {
         None
     };
-    save(receipt.as_ref(), args.receipt_out.as_deref())?;
-    print_result(
-        out,
-        &exec,
-        receipt.as_ref(),
-        args.receipt_out.as_deref().filter(|_| receipt.is_some()),
-    );
-    Ok(exit_for(exec.status))
+    finish(out, args, &exec, receipt.as_ref())
 }
 
 async fn run_local(
@@ -308,14 +312,7 @@ async fn run_local(
     };
     // Executions still queued or running stay in the store and resume at the next start.
     app.engine.shutdown(Duration::from_secs(1)).await;
-    save(receipt.as_ref(), args.receipt_out.as_deref())?;
-    print_result(
-        out,
-        &exec,
-        receipt.as_ref(),
-        args.receipt_out.as_deref().filter(|_| receipt.is_some()),
-    );
-    Ok(exit_for(exec.status))
+    finish(out, args, &exec, receipt.as_ref())
 }
 
 fn whoami() -> String {
