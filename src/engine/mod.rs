@@ -351,7 +351,26 @@ impl Engine {
     /// Admits, records and enqueues an execution. A denied execution is sealed with its
     /// receipt and returned with status `denied`; otherwise it is returned `queued`, already
     /// durable.
+    ///
+    /// The work runs in its own task: if the caller goes away (a client disconnects), an
+    /// execution that became durable is still queued, never left behind.
     pub async fn submit(
+        &self,
+        scope: &TenantScope,
+        actor: &Actor,
+        manifest: ValidManifest,
+        canary: bool,
+    ) -> Result<Execution, SubmitError> {
+        let engine = self.clone();
+        let (scope, actor) = (scope.clone(), actor.clone());
+        tokio::spawn(async move { engine.submit_here(&scope, &actor, manifest, canary).await })
+            .await
+            .map_err(|e| {
+                SubmitError::Commit(CommitError::Store(format!("submission task failed: {e}")))
+            })?
+    }
+
+    async fn submit_here(
         &self,
         scope: &TenantScope,
         actor: &Actor,

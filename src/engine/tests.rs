@@ -424,3 +424,42 @@ async fn under_a_flood_the_quiet_tenant_is_dispatched_fairly() {
     );
     engine.shutdown(Duration::from_secs(30)).await;
 }
+
+#[tokio::test]
+async fn a_caller_that_goes_away_leaves_nothing_stuck_in_the_queue() {
+    // A submission dropped mid-way (a client disconnecting) still runs to its receipt once
+    // it was recorded: nothing stays queued until the next restart.
+    let dir = tempfile::tempdir().unwrap();
+    let key = Arc::new(SigningKey::generate(Algorithm::Ed25519).unwrap());
+    let (engine, _) = start(dir.path(), key, cfg(dir.path(), &[("acme", 1000, 1000)], 4)).await;
+    let (actor, scope) = operator("acme");
+    for _ in 0..20 {
+        let abandoned = engine.submit(&scope, &actor, manifest(&engine, HELLO), false);
+        let _ = tokio::time::timeout(Duration::from_micros(1), abandoned).await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = engine.store().read().unwrap();
+        let page = r
+            .list_executions(
+                &scope,
+                &crate::store::ListQuery {
+                    limit: 100,
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+        let pending = page.items.iter().filter(|e| !e.status.is_final()).count();
+        if !page.items.is_empty() && pending == 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{pending} of {} executions stay pending",
+            page.items.len()
+        );
+        drop(r);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    engine.shutdown(Duration::from_secs(5)).await;
+}
