@@ -19,9 +19,6 @@ use maestro::engine::{Engine, EngineConfig, Signing};
 use maestro::store::Store;
 use maestro::telemetry::Metrics;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A single-task manifest, as the HTTP API receives it (JSON).
 const HELLO: &str = r#"{"name":"hello","version":"1.0.0","region":"eu-west","tasks":[{"id":"greet","uses":"builtin/echo","with":{"message":"hello"}}]}"#;
 

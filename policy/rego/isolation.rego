@@ -1,0 +1,64 @@
+# mc.isolation: the tenant boundary. Every API route, search and export asks it before it
+# touches tenant data.
+#
+# input:
+#   actor:   {subject, tenant (null for appliance-wide admins), roles: [...]}
+#   action:  "read" | "run"
+#   subject: {tenant, kind, id}    the data being accessed
+#   route:   "GET /api/v1/executions/{id}"
+# data.mc.cross_tenant_readers: {actor subject: [tenants it may read]}  (auditors)
+package mc.isolation
+
+default allow := false
+
+grants := {
+	"read": {"viewer", "operator", "auditor", "admin"},
+	"run": {"operator", "admin"},
+}
+
+role_grants if {
+	some role in input.actor.roles
+	role in grants[input.action]
+}
+
+appliance_admin if {
+	input.actor.tenant == null
+	"admin" in input.actor.roles
+}
+
+cross_tenant_read_granted if {
+	input.action == "read"
+	"auditor" in input.actor.roles
+	input.subject.tenant in object.get(data.mc.cross_tenant_readers, input.actor.subject, [])
+}
+
+# Members of the tenant, with a role that grants the action.
+allow if {
+	input.actor.tenant == input.subject.tenant
+	role_grants
+}
+
+# Appliance-wide administrators.
+allow if appliance_admin
+
+# Auditors reading another tenant where the policy data grants it (always audited).
+allow if cross_tenant_read_granted
+
+deny contains reason if {
+	not appliance_admin
+	input.actor.tenant != input.subject.tenant
+	not cross_tenant_read_granted
+	reason := {
+		"code": "cross_tenant_access",
+		"message": sprintf("an actor of tenant %v may not %s data of tenant %v", [input.actor.tenant, input.action, input.subject.tenant]),
+	}
+}
+
+deny contains reason if {
+	input.actor.tenant == input.subject.tenant
+	not role_grants
+	reason := {
+		"code": "role_missing",
+		"message": sprintf("roles %v do not grant %s", [input.actor.roles, input.action]),
+	}
+}
