@@ -40,6 +40,13 @@ fn engine(rt: &tokio::runtime::Runtime, dir: &std::path::Path, alg: Algorithm) -
         },
     );
     let cfg = EngineConfig::from_config(&c).unwrap();
+    let policies = Arc::new(
+        maestro::policy::Policies::load_appliance(
+            maestro::policy::PolicyBundle::embedded(),
+            maestro::policy::Limits::default(),
+        )
+        .unwrap(),
+    );
     rt.block_on(async {
         let store = Arc::new(Store::open(dir).unwrap());
         let signing = Signing {
@@ -48,7 +55,7 @@ fn engine(rt: &tokio::runtime::Runtime, dir: &std::path::Path, alg: Algorithm) -
             origin: "bench/log".into(),
             version: "bench".into(),
         };
-        Engine::start(store, cfg, signing, Arc::new(Metrics::new()))
+        Engine::start(store, cfg, signing, policies, Arc::new(Metrics::new()))
             .await
             .unwrap()
             .0

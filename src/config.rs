@@ -71,6 +71,8 @@ pub struct Config {
     pub tokens: Vec<TokenConfig>,
     /// Feature flags.
     pub features: Features,
+    /// Policies.
+    pub policy: PolicyConfig,
 }
 
 impl Default for Config {
@@ -89,6 +91,7 @@ impl Default for Config {
             tenants: BTreeMap::new(),
             tokens: Vec::new(),
             features: Features::default(),
+            policy: PolicyConfig::default(),
         }
     }
 }
@@ -359,6 +362,32 @@ impl Default for Features {
     }
 }
 
+/// Policies.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PolicyConfig {
+    /// A directory of `.rego` files (and `data.json`) replacing the embedded policies.
+    pub dir: Option<PathBuf>,
+    /// Longest one policy evaluation may run.
+    pub max_eval_time: String,
+    /// Heap ceiling (MiB) of the process while policies evaluate.
+    pub max_memory_mb: u64,
+    /// Data merged into the policies' `data` document (e.g.
+    /// `[policy.data.mc.cross_tenant_readers]`).
+    pub data: toml::Table,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            dir: None,
+            max_eval_time: "200ms".into(),
+            max_memory_mb: 2048,
+            data: toml::Table::new(),
+        }
+    }
+}
+
 /// Values given as command-line flags (highest precedence).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -482,6 +511,7 @@ impl Config {
             ("limits.task_timeout", &self.limits.task_timeout),
             ("actions.http.timeout", &self.actions.http.timeout),
             ("actions.exec.timeout", &self.actions.exec.timeout),
+            ("policy.max_eval_time", &self.policy.max_eval_time),
         ] {
             match duration::parse(value) {
                 Ok(d) if !d.is_zero() => {}
@@ -497,6 +527,7 @@ impl Config {
             ("limits.global_rate", self.limits.global_rate as usize),
             ("limits.tenant_rate", self.limits.tenant_rate as usize),
             ("commit.max_batch", self.commit.max_batch),
+            ("policy.max_memory_mb", self.policy.max_memory_mb as usize),
         ] {
             if n == 0 {
                 return Err(err(key, "must be greater than zero"));

@@ -15,8 +15,10 @@ use rand::RngExt as _;
 use crate::attest::keys::{Algorithm, SigningKey};
 use crate::config::{self, Config, KeyAlgorithm, Layer, Overrides};
 use crate::domain::actor::{Access, Actor, TenantScope};
+use crate::domain::audit::{AuditKind, NewAuditEvent};
 use crate::domain::ids::TenantId;
 use crate::engine::{Engine, EngineConfig, Recovery, Signing};
+use crate::policy::{Limits, Policies, PolicyBundle};
 use crate::store::Store;
 use crate::telemetry::Metrics;
 use tokens::Tokens;
@@ -44,6 +46,9 @@ pub enum AppError {
     /// The engine could not start.
     #[error(transparent)]
     Engine(#[from] crate::engine::EngineError),
+    /// The policies could not load.
+    #[error("policy: {0}")]
+    Policy(#[from] crate::policy::PolicyError),
     /// Anything else, with its explanation.
     #[error("{0}")]
     Other(String),
@@ -164,6 +169,7 @@ impl App {
             .and_then(|v| String::from_utf8(v).ok())
             .filter(|v| v != &version);
         store.set_meta("appliance_version", version.as_bytes())?;
+        let policies = Arc::new(Self::load_policies(&config, &store)?);
         let engine_config = EngineConfig::from_config(&config).map_err(AppError::Other)?;
         let signing = Signing {
             appliance: Arc::new(key),
@@ -172,7 +178,7 @@ impl App {
             version,
         };
         let (engine, recovery) =
-            Engine::start(store, engine_config, signing, metrics.clone()).await?;
+            Engine::start(store, engine_config, signing, policies, metrics.clone()).await?;
         Ok(App {
             tokens: Tokens::from_config(&config.tokens),
             config,
@@ -182,6 +188,56 @@ impl App {
             recovery,
             previous_version,
         })
+    }
+
+    /// Loads the configured policy bundle (embedded, or `policy.dir`) with `policy.data`,
+    /// stores it by digest so its decisions can be replayed, and records an audit event when
+    /// it differs from the bundle active before.
+    fn load_policies(config: &Config, store: &Store) -> Result<Policies, AppError> {
+        let bundle = match &config.policy.dir {
+            Some(dir) => PolicyBundle::from_dir(dir)?,
+            None => PolicyBundle::embedded(),
+        };
+        let data = serde_json::to_value(&config.policy.data)
+            .map_err(|e| AppError::Other(format!("policy.data: {e}")))?;
+        let limits = Limits {
+            time: crate::domain::duration::parse(&config.policy.max_eval_time)
+                .map_err(|e| AppError::Other(format!("policy.max_eval_time: {e}")))?,
+            memory_bytes: config.policy.max_memory_mb.saturating_mul(1024 * 1024),
+        };
+        let policies = Policies::load_appliance(bundle.with_data(&data), limits)?;
+        let digest = policies.digest();
+        let previous = store
+            .meta("active_policy")?
+            .and_then(|v| String::from_utf8(v).ok());
+        if previous.as_deref() != Some(digest.to_string().as_str()) {
+            let source = match &config.policy.dir {
+                Some(d) => d.display().to_string(),
+                None => "embedded".into(),
+            };
+            let bundle_json = serde_json::to_value(policies.bundle())
+                .map_err(|e| AppError::Other(e.to_string()))?;
+            store.write(|w| {
+                w.put_policy(&digest, &bundle_json)?;
+                w.append_audit(NewAuditEvent {
+                    kind: AuditKind::PolicyActivated,
+                    tenant: None,
+                    actor_tenant: None,
+                    actor: Actor::system().subject,
+                    route: None,
+                    decision: None,
+                    detail: serde_json::json!({
+                        "digest": digest,
+                        "previous": previous,
+                        "source": source,
+                        "files": policies.versions(),
+                    }),
+                })?;
+                w.set_meta("active_policy", digest.to_string().as_bytes())
+            })?;
+            tracing::info!(%digest, %source, "policy bundle activated");
+        }
+        Ok(policies)
     }
 
     fn log_origin(store: &Store, configured: Option<&str>) -> Result<String, AppError> {

@@ -4,6 +4,7 @@
 
 pub mod actions;
 pub mod actor;
+pub mod audit;
 pub mod duration;
 pub mod execution;
 pub mod expr;

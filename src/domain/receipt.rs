@@ -387,12 +387,8 @@ pub fn check_integrity(s: &Statement) -> Vec<String> {
         }
         _ => {}
     }
-    if p.status != ExecutionStatus::Denied
-        && p.decisions
-            .iter()
-            .any(|d| !d.allow && d.kind == "admission")
-    {
-        problems.push("an admission decision denies but the execution was not denied".into());
+    if p.status != ExecutionStatus::Denied && p.decisions.iter().any(|d| !d.allow) {
+        problems.push("a decision denies but the execution was not denied".into());
     }
     if let Some(started) = p.timings.started_at {
         if started < p.timings.submitted_at {

@@ -1,35 +1,34 @@
-//! Admission: who may run what, where. Every submission gets a [`Decision`] with the exact
-//! input that was evaluated, its digest and the digest of the rules' parameters, so the
-//! decision can be replayed. Denied submissions are recorded with a receipt like any other.
+//! Admission: every submission is evaluated by `mc.admission` (who may run what) and
+//! `mc.residency` (where its data may go). Each gives a [`Decision`] with the exact input
+//! evaluated, its digest and the policy bundle's digest, so it can be replayed and explained.
+//! A policy that fails to evaluate denies (fail closed).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
-use super::actions::http::host_allowed;
 use crate::domain::actor::Actor;
 use crate::domain::execution::{Decision, DenyReason, Execution};
 use crate::domain::expr;
 use crate::domain::ids::{DecisionId, Digest};
+use crate::policy::Policies;
 
-/// Policy id of the built-in admission rules.
-pub const POLICY: &str = "maestro.builtin.admission";
+/// The admission package.
+pub const ADMISSION: &str = "mc.admission";
+/// The residency package.
+pub const RESIDENCY: &str = "mc.residency";
 
-/// What the admission rules need to know about the appliance and the tenant.
+/// What admission needs to know about the appliance and the tenant.
 #[derive(Debug, Clone)]
 pub struct Params<'a> {
     /// Regions the tenant may use (empty: all).
     pub allowed_regions: &'a [String],
     /// Whether `builtin/exec` is enabled.
     pub exec_enabled: bool,
-    /// Hosts `builtin/http` may call.
+    /// Hosts `builtin/http` may call (`host` or `host:port`).
     pub http_allowed_hosts: &'a [String],
     /// Storage locations and their regions.
     pub locations: &'a BTreeMap<String, String>,
-}
-
-fn canonical_digest(value: &Value) -> Digest {
-    Digest::of(&serde_json_canonicalizer::to_vec(value).expect("json canonicalizes"))
 }
 
 fn literal<'v>(with: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v str> {
@@ -38,28 +37,28 @@ fn literal<'v>(with: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'
         .filter(|s| !expr::has_expression(s))
 }
 
-/// Digest of the rules' parameters for a tenant: pinned in every decision, computed once.
-pub fn policy_digest(params: &Params<'_>) -> Digest {
-    canonical_digest(&json!({
-        "policy": POLICY,
-        "version": 1,
-        "allowed_regions": params.allowed_regions,
-        "exec_enabled": params.exec_enabled,
-        "http_allowed_hosts": params.http_allowed_hosts,
-        "locations": params.locations,
-    }))
+/// Splits an allow-list entry into host and optional port (`[::1]:80`, `host:443`, `host`).
+fn host_entry(entry: &str) -> Value {
+    let entry = entry.to_ascii_lowercase();
+    let (host, port) = if let Some(rest) = entry.strip_prefix('[') {
+        match rest.split_once(']') {
+            Some((h, tail)) => (
+                h.to_owned(),
+                tail.strip_prefix(':').and_then(|p| p.parse::<u16>().ok()),
+            ),
+            None => (entry.clone(), None),
+        }
+    } else {
+        match entry.rsplit_once(':') {
+            Some((h, p)) if !h.contains(':') => (h.to_owned(), p.parse::<u16>().ok()),
+            _ => (entry.clone(), None),
+        }
+    };
+    json!({"host": host, "port": port})
 }
 
-/// Decides whether an accepted-but-not-yet-queued execution may run. `policy_digest` is
-/// [`policy_digest`] of `params`.
-pub fn decide(
-    actor: &Actor,
-    exec: &Execution,
-    params: &Params<'_>,
-    policy_digest: Digest,
-) -> Decision {
-    let tasks: Vec<Value> = exec
-        .manifest
+fn tasks(exec: &Execution) -> Vec<Value> {
+    exec.manifest
         .tasks
         .iter()
         .map(|t| {
@@ -67,13 +66,25 @@ pub fn decide(
             if let Some(loc) = literal(&t.with, "location") {
                 v["location"] = json!(loc);
             }
-            if let Some(url) = literal(&t.with, "url") {
-                v["url"] = json!(url);
+            if let Some(url) = literal(&t.with, "url")
+                && let Ok(u) = reqwest::Url::parse(url)
+                && let Some(host) = u.host_str()
+            {
+                v["url_host"] = json!(
+                    host.trim_start_matches('[')
+                        .trim_end_matches(']')
+                        .to_ascii_lowercase()
+                );
+                v["url_port"] = json!(u.port_or_known_default());
             }
             v
         })
-        .collect();
-    let input = json!({
+        .collect()
+}
+
+/// The input of `mc.admission`.
+pub fn admission_input(actor: &Actor, exec: &Execution, params: &Params<'_>) -> Value {
+    json!({
         "actor": {"subject": actor.subject, "tenant": actor.tenant, "roles": actor.roles},
         "tenant": {"id": exec.tenant, "allowed_regions": params.allowed_regions},
         "execution": {"id": exec.id, "canary": exec.canary},
@@ -82,79 +93,83 @@ pub fn decide(
             "version": exec.manifest.version,
             "region": exec.region,
             "digest": exec.manifest_digest,
-            "tasks": tasks,
+            "tasks": tasks(exec),
         },
-    });
-    let mut reasons = Vec::new();
-    if !params.allowed_regions.is_empty()
-        && !params.allowed_regions.iter().any(|r| r == &exec.region)
-    {
-        reasons.push(DenyReason {
-            code: "region_not_allowed".into(),
-            message: format!(
-                "tenant {} may not run in region {:?} (allowed: {})",
-                exec.tenant,
-                exec.region,
-                params.allowed_regions.join(", ")
-            ),
-        });
-    }
-    for task in &exec.manifest.tasks {
-        match task.uses.as_str() {
-            "builtin/exec" if !params.exec_enabled => reasons.push(DenyReason {
-                code: "action_disabled".into(),
-                message: format!(
-                    "task {:?} uses builtin/exec, which is disabled on this appliance",
-                    task.id
-                ),
-            }),
-            "builtin/http" => {
-                if let Some(url) = literal(&task.with, "url") {
-                    let allowed = reqwest::Url::parse(url).ok().is_some_and(|u| {
-                        u.host_str().is_some_and(|h| {
-                            host_allowed(params.http_allowed_hosts, h, u.port_or_known_default())
-                        })
-                    });
-                    if !allowed {
-                        reasons.push(DenyReason {
-                            code: "host_not_allowed".into(),
-                            message: format!(
-                                "task {:?} calls {url:?}, whose host is not allow-listed",
-                                task.id
-                            ),
-                        });
-                    }
-                }
-            }
-            "builtin/artifact" => {
-                if let Some(loc) = literal(&task.with, "location")
-                    && !params.locations.contains_key(loc)
-                {
-                    reasons.push(DenyReason {
-                        code: "unknown_location".into(),
-                        message: format!(
-                            "task {:?} writes to unknown storage location {loc:?}",
-                            task.id
-                        ),
-                    });
-                }
-            }
-            _ => {}
-        }
-    }
+        "appliance": {
+            "exec_enabled": params.exec_enabled,
+            "http_allowed": params.http_allowed_hosts.iter().map(|h| host_entry(h)).collect::<Vec<_>>(),
+            "locations": params.locations,
+        },
+    })
+}
+
+/// The input of `mc.residency` at admission.
+pub fn residency_input(exec: &Execution, params: &Params<'_>) -> Value {
+    json!({
+        "tenant": {"id": exec.tenant, "allowed_regions": params.allowed_regions},
+        "manifest": {"region": exec.region, "tasks": tasks(exec)},
+        "appliance": {"locations": params.locations},
+    })
+}
+
+/// Evaluates one package for an execution into a recorded decision.
+pub fn decision(
+    policies: &Policies,
+    kind: &str,
+    package: &str,
+    exec: &Execution,
+    input: Value,
+) -> Decision {
+    let (allow, reasons) = match policies.evaluate(package, &input) {
+        Ok(v) => (v.allow, v.reasons),
+        Err(e) => (
+            false,
+            vec![DenyReason {
+                code: "policy_error".into(),
+                message: e.to_string(),
+            }],
+        ),
+    };
     Decision {
         id: DecisionId::generate(),
         tenant: exec.tenant.clone(),
         execution: exec.id.clone(),
-        kind: "admission".into(),
-        policy: POLICY.into(),
-        policy_digest,
-        input_digest: canonical_digest(&input),
+        kind: kind.into(),
+        policy: package.into(),
+        policy_digest: policies.digest(),
+        input_digest: Digest::of(
+            &serde_json_canonicalizer::to_vec(&input).expect("json canonicalizes"),
+        ),
         input,
-        allow: reasons.is_empty(),
+        allow,
         reasons,
         decided_at: jiff::Timestamp::now(),
     }
+}
+
+/// The admission and residency decisions for a submission.
+pub fn decide(
+    policies: &Policies,
+    actor: &Actor,
+    exec: &Execution,
+    params: &Params<'_>,
+) -> Vec<Decision> {
+    vec![
+        decision(
+            policies,
+            "admission",
+            ADMISSION,
+            exec,
+            admission_input(actor, exec, params),
+        ),
+        decision(
+            policies,
+            "residency",
+            RESIDENCY,
+            exec,
+            residency_input(exec, params),
+        ),
+    ]
 }
 
 #[cfg(test)]
@@ -163,6 +178,7 @@ mod tests {
     use crate::domain::actor::Role;
     use crate::domain::ids::{ExecutionId, TenantId};
     use crate::domain::validate::{self, Context};
+    use crate::policy::{Limits, PolicyBundle};
 
     fn exec(yaml: &str) -> Execution {
         let v = validate::load(yaml, &Context::default()).unwrap();
@@ -195,71 +211,78 @@ tasks:
   - {id: save, uses: builtin/artifact, with: {name: r, location: us-bucket, content: x}}
 "#;
 
-    fn run(params: &Params<'_>) -> Decision {
-        decide(&actor(), &exec(MANIFEST), params, policy_digest(params))
+    fn policies() -> Policies {
+        Policies::load_appliance(PolicyBundle::embedded(), Limits::default()).unwrap()
     }
 
     #[test]
-    fn every_reason_is_given() {
-        let allowed = vec!["us-east".to_string()];
-        let locations = BTreeMap::from([("eu-bucket".to_string(), "eu-west".to_string())]);
-        let d = run(&Params {
-            allowed_regions: &allowed,
-            exec_enabled: false,
-            http_allowed_hosts: &[],
-            locations: &locations,
-        });
-        assert!(!d.allow);
-        let codes: Vec<_> = d.reasons.iter().map(|r| r.code.as_str()).collect();
-        assert_eq!(
-            codes,
-            [
-                "region_not_allowed",
-                "host_not_allowed",
-                "action_disabled",
-                "unknown_location"
-            ]
+    fn every_reason_is_given_by_the_two_policies() {
+        let allowed = vec!["eu-west".to_string()];
+        let locations = BTreeMap::from([("us-bucket".to_string(), "us-east".to_string())]);
+        let d = decide(
+            &policies(),
+            &actor(),
+            &exec(MANIFEST),
+            &Params {
+                allowed_regions: &allowed,
+                exec_enabled: false,
+                http_allowed_hosts: &[],
+                locations: &locations,
+            },
         );
-        assert_eq!(d.input_digest, canonical_digest(&d.input));
+        assert_eq!(d.len(), 2);
+        let codes = |d: &Decision| d.reasons.iter().map(|r| r.code.clone()).collect::<Vec<_>>();
+        assert_eq!(codes(&d[0]), ["action_disabled", "host_not_allowed"]);
+        assert_eq!(
+            codes(&d[1]),
+            ["location_outside_region", "location_region_not_allowed"]
+        );
+        assert!(
+            d.iter()
+                .all(|d| !d.allow && d.policy_digest == policies().digest())
+        );
+        assert_eq!(
+            d[0].input_digest,
+            Digest::of(&serde_json_canonicalizer::to_vec(&d[0].input).unwrap())
+        );
     }
 
     #[test]
     fn allowed_when_the_rules_permit() {
-        let locations = BTreeMap::from([("us-bucket".to_string(), "us-east".to_string())]);
-        let hosts = vec!["127.0.0.1".to_string()];
-        let d = run(&Params {
-            allowed_regions: &[],
-            exec_enabled: true,
-            http_allowed_hosts: &hosts,
-            locations: &locations,
-        });
-        assert!(d.allow, "{:?}", d.reasons);
-        assert!(d.reasons.is_empty());
+        let locations = BTreeMap::from([("us-bucket".to_string(), "eu-west".to_string())]);
+        let hosts = vec!["127.0.0.1:9".to_string()];
+        let d = decide(
+            &policies(),
+            &actor(),
+            &exec(MANIFEST),
+            &Params {
+                allowed_regions: &[],
+                exec_enabled: true,
+                http_allowed_hosts: &hosts,
+                locations: &locations,
+            },
+        );
+        assert!(
+            d.iter().all(|d| d.allow),
+            "{:?}",
+            d.iter().map(|d| &d.reasons).collect::<Vec<_>>()
+        );
     }
 
     #[test]
-    fn digests_are_stable_and_follow_the_rules() {
-        let e = exec(MANIFEST);
-        let locations = BTreeMap::new();
-        let p = Params {
-            allowed_regions: &[],
-            exec_enabled: false,
-            http_allowed_hosts: &[],
-            locations: &locations,
-        };
-        let (a, b) = (
-            decide(&actor(), &e, &p, policy_digest(&p)),
-            decide(&actor(), &e, &p, policy_digest(&p)),
+    fn allow_list_entries_are_split_like_the_http_action_does() {
+        assert_eq!(
+            host_entry("API.internal"),
+            json!({"host": "api.internal", "port": null})
         );
         assert_eq!(
-            (a.input_digest, a.policy_digest),
-            (b.input_digest, b.policy_digest)
+            host_entry("127.0.0.1:8080"),
+            json!({"host": "127.0.0.1", "port": 8080})
         );
-        assert_ne!(a.id, b.id);
-        let enabled = Params {
-            exec_enabled: true,
-            ..p.clone()
-        };
-        assert_ne!(policy_digest(&p), policy_digest(&enabled));
+        assert_eq!(
+            host_entry("[::1]:9000"),
+            json!({"host": "::1", "port": 9000})
+        );
+        assert_eq!(host_entry("[::1]"), json!({"host": "::1", "port": null}));
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 
 use crate::attest::keys::SigningKey;
 use crate::domain::actor::{Access, TenantScope};
+use crate::domain::audit::NewAuditEvent;
 use crate::domain::ids::{Digest, ExecutionId, TenantId};
 use crate::store::{EncodedDecision, EncodedExecution, Store, StoreError, Writer};
 use crate::telemetry::Metrics;
@@ -74,6 +75,11 @@ enum Command {
         sealed: Box<Sealed>,
         reply: Reply,
     },
+    Audit {
+        event: Box<NewAuditEvent>,
+        decision: Option<EncodedDecision>,
+        reply: Reply,
+    },
     Stop,
 }
 
@@ -82,7 +88,8 @@ impl Command {
         match self {
             Command::Put { reply, .. }
             | Command::Start { reply, .. }
-            | Command::Seal { reply, .. } => Some(reply),
+            | Command::Seal { reply, .. }
+            | Command::Audit { reply, .. } => Some(reply),
             Command::Stop => None,
         }
     }
@@ -169,6 +176,24 @@ impl Committer {
                 tenant,
                 id,
                 started_at,
+                reply,
+            })
+            .map_err(|_| CommitError::Stopped)?;
+        rx.await.map_err(|_| CommitError::Stopped)?
+    }
+
+    /// Durably appends an audit event, with the decision it records (same transaction).
+    pub async fn audit(
+        &self,
+        event: NewAuditEvent,
+        decision: Option<EncodedDecision>,
+    ) -> Result<(), CommitError> {
+        self.check()?;
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(Command::Audit {
+                event: Box::new(event),
+                decision,
                 reply,
             })
             .map_err(|_| CommitError::Stopped)?;
@@ -270,6 +295,18 @@ fn run(
                             sealed += 1;
                         }
                         outcomes.push((reply, r));
+                    }
+                    Command::Audit {
+                        event,
+                        decision,
+                        reply,
+                    } => {
+                        if let Some(d) = &decision {
+                            let scope = TenantScope::system(d.tenant().clone(), Access::Run);
+                            w.put_encoded_decision(&scope, d)?;
+                        }
+                        w.append_audit(*event)?;
+                        outcomes.push((reply, Ok(())));
                     }
                     Command::Stop => {}
                 }

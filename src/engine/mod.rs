@@ -29,6 +29,7 @@ use crate::domain::duration;
 use crate::domain::execution::{Execution, ExecutionStatus, TaskStatus};
 use crate::domain::ids::{ExecutionId, TenantId};
 use crate::domain::validate::{self, ValidManifest};
+use crate::policy::Policies;
 use crate::store::{ActiveState, Store, StoreError};
 use crate::telemetry::Metrics;
 use actions::ActionEnv;
@@ -194,7 +195,7 @@ struct Inner {
     committer: Committer,
     committer_thread: Mutex<Option<std::thread::JoinHandle<()>>>,
     sealer: Sealer,
-    admission_digests: HashMap<TenantId, crate::domain::ids::Digest>,
+    policies: Arc<Policies>,
     signing: Arc<Signing>,
     metrics: Arc<Metrics>,
     cfg: EngineConfig,
@@ -233,6 +234,7 @@ impl Engine {
         store: Arc<Store>,
         cfg: EngineConfig,
         signing: Signing,
+        policies: Arc<Policies>,
         metrics: Arc<Metrics>,
     ) -> Result<(Engine, Recovery), EngineError> {
         let signing = Arc::new(signing);
@@ -272,23 +274,14 @@ impl Engine {
         );
         metrics.log_size.set(store.read()?.log_size()? as i64);
         let sealer = Sealer::new(store.clone(), signing.clone())?;
-        let admission_digests = cfg
-            .tenants
-            .iter()
-            .map(|(t, s)| {
-                (
-                    t.clone(),
-                    admission::policy_digest(&Self::admission_params(&cfg, s)),
-                )
-            })
-            .collect();
+
         let engine = Engine {
             inner: Arc::new(Inner {
                 store,
                 committer,
                 committer_thread: Mutex::new(Some(thread)),
                 sealer,
-                admission_digests,
+                policies,
                 signing,
                 metrics,
                 limiter,
@@ -316,6 +309,24 @@ impl Engine {
     /// The store (for reads).
     pub fn store(&self) -> &Store {
         &self.inner.store
+    }
+
+    /// The active policies.
+    pub fn policies(&self) -> &Arc<Policies> {
+        &self.inner.policies
+    }
+
+    /// Durably appends an audit event (and the decision it records, in the same transaction).
+    pub async fn audit(
+        &self,
+        event: crate::domain::audit::NewAuditEvent,
+        decision: Option<&crate::domain::execution::Decision>,
+    ) -> Result<(), CommitError> {
+        let decision = decision
+            .map(crate::store::EncodedDecision::new)
+            .transpose()
+            .map_err(|e| CommitError::Store(e.to_string()))?;
+        self.inner.committer.audit(event, decision).await
     }
 
     /// Signing keys and the log origin.
@@ -406,23 +417,25 @@ impl Engine {
             actor.subject.clone(),
             jiff::Timestamp::now(),
         );
-        let decision = admission::decide(
+        let decisions = admission::decide(
+            &inner.policies,
             actor,
             &exec,
             &Self::admission_params(&inner.cfg, settings),
-            inner.admission_digests[tenant],
         );
-        inner
-            .metrics
-            .decisions
-            .with_label_values(&[
-                admission::POLICY,
-                if decision.allow { "allow" } else { "deny" },
-            ])
-            .inc();
-        let allowed = decision.allow;
-        let reasons: Vec<String> = decision.reasons.iter().map(|r| r.message.clone()).collect();
-        exec.decisions.push(decision);
+        for d in &decisions {
+            inner
+                .metrics
+                .decisions
+                .with_label_values(&[d.policy.as_str(), if d.allow { "allow" } else { "deny" }])
+                .inc();
+        }
+        let allowed = decisions.iter().all(|d| d.allow);
+        let reasons: Vec<String> = decisions
+            .iter()
+            .flat_map(|d| d.reasons.iter().map(|r| r.message.clone()))
+            .collect();
+        exec.decisions.extend(decisions);
         if !allowed {
             exec.status = ExecutionStatus::Denied;
             exec.finished_at = Some(jiff::Timestamp::now());

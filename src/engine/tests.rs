@@ -28,6 +28,16 @@ fn cfg(dir: &std::path::Path, tenants: &[(&str, u32, u32)], runners: usize) -> E
     EngineConfig::from_config(&c).unwrap()
 }
 
+fn policies() -> Arc<Policies> {
+    Arc::new(
+        Policies::load_appliance(
+            crate::policy::PolicyBundle::embedded(),
+            crate::policy::Limits::default(),
+        )
+        .unwrap(),
+    )
+}
+
 fn signing(key: Arc<SigningKey>) -> Signing {
     Signing {
         appliance: key,
@@ -51,7 +61,7 @@ fn operator(t: &str) -> (Actor, TenantScope) {
 
 async fn start(dir: &std::path::Path, key: Arc<SigningKey>, c: EngineConfig) -> (Engine, Recovery) {
     let store = Arc::new(Store::open(dir).unwrap());
-    Engine::start(store, c, signing(key), Arc::new(Metrics::new()))
+    Engine::start(store, c, signing(key), policies(), Arc::new(Metrics::new()))
         .await
         .unwrap()
 }
@@ -83,7 +93,14 @@ async fn a_submission_ends_with_a_receipt_that_verifies_offline() {
         .unwrap();
     assert_eq!(done.status, ExecutionStatus::Succeeded);
     assert_eq!(done.tasks[0].outputs["message"], "hi");
-    assert_eq!(done.decisions.len(), 1);
+    assert_eq!(done.decisions.len(), 2);
+    assert_eq!(
+        done.decisions
+            .iter()
+            .map(|d| d.policy.as_str())
+            .collect::<Vec<_>>(),
+        ["mc.admission", "mc.residency"]
+    );
     let bundle = engine
         .evidence()
         .receipt_bundle(&scope, &done.id)
@@ -146,7 +163,9 @@ async fn a_denied_submission_is_recorded_with_its_reasons_and_a_receipt() {
             .unwrap()
             .contains("may not run in region \"us-east\"")
     );
-    assert_eq!(e.decisions[0].reasons[0].code, "region_not_allowed");
+    assert!(e.decisions[0].allow, "mc.admission has nothing against it");
+    assert_eq!(e.decisions[1].policy, "mc.residency");
+    assert_eq!(e.decisions[1].reasons[0].code, "region_not_allowed");
     assert!(e.receipt.is_some());
     let bundle = engine
         .evidence()

@@ -120,6 +120,9 @@ impl std::fmt::Debug for Policies {
 thread_local! {
     // Each thread evaluates on its own clone of the prepared engine, per bundle digest.
     static ENGINES: RefCell<Vec<(Digest, regorus::Engine)>> = const { RefCell::new(Vec::new()) };
+    // And on its own VM per bundle digest and package (`None`: the VM cannot run it).
+    static VMS: RefCell<Vec<(Digest, String, Option<regorus::rvm::RegoVM>)>> =
+        const { RefCell::new(Vec::new()) };
 }
 
 fn to_regorus(v: &Value) -> Result<regorus::Value, String> {
@@ -203,6 +206,20 @@ fn reasons(deny: Option<&Value>) -> Vec<DenyReason> {
         .collect();
     out.sort_by(|a, b| (&a.code, &a.message).cmp(&(&b.code, &b.message)));
     out
+}
+
+/// A verdict from a package document holding `allow` and `deny`.
+fn verdict(document: Value) -> Verdict {
+    let allow_rule = document
+        .get("allow")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let reasons = reasons(document.get("deny"));
+    Verdict {
+        allow: allow_rule && reasons.is_empty(),
+        reasons,
+        document,
+    }
 }
 
 impl Policies {
@@ -336,18 +353,88 @@ impl Policies {
     }
 
     /// Evaluates a package (`mc.isolation`) for an input: its `allow` and `deny`.
+    ///
+    /// Runs on the regorus VM (the package's `allow` and `deny` compiled once per thread);
+    /// a package the VM cannot compile is evaluated by the interpreter instead, with the same
+    /// result. `document` holds `allow` and `deny`.
     pub fn evaluate(&self, package: &str, input: &Value) -> Result<Verdict, PolicyError> {
-        let document = self.query(&format!("data.{package}"), input)?;
-        let allow_rule = document
-            .get("allow")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let reasons = reasons(document.get("deny"));
-        Ok(Verdict {
-            allow: allow_rule && reasons.is_empty(),
-            reasons,
-            document,
-        })
+        let vm_input = to_regorus(input).map_err(|e| PolicyError::Eval {
+            package: package.to_owned(),
+            message: format!("input: {e}"),
+        })?;
+        let on_vm = VMS.with(|cell| {
+            let mut vms = cell.borrow_mut();
+            let pos = vms
+                .iter()
+                .position(|(d, p, _)| *d == self.digest && p == package);
+            let idx = match pos {
+                Some(i) => i,
+                None => {
+                    if vms.len() >= 16 {
+                        vms.remove(0);
+                    }
+                    vms.push((self.digest, package.to_owned(), self.compile(package)));
+                    vms.len() - 1
+                }
+            };
+            let vm = vms[idx].2.as_mut()?;
+            Some(self.run_vm(vm, package, vm_input))
+        });
+        match on_vm {
+            Some(result) => result,
+            None => self.evaluate_interpreted(package, input),
+        }
+    }
+
+    /// Compiles a package's `allow` and `deny` for the VM; `None` if the VM cannot run it.
+    fn compile(&self, package: &str) -> Option<regorus::rvm::RegoVM> {
+        use regorus::languages::rego::compiler::Compiler;
+        let allow = format!("data.{package}.allow");
+        let deny = format!("data.{package}.deny");
+        let mut engine = self.template.clone();
+        let entry: regorus::Rc<str> = allow.clone().into();
+        let compiled = engine.compile_with_entrypoint(&entry).ok()?;
+        let program = Compiler::compile_from_policy(&compiled, &[&allow, &deny]).ok()?;
+        let mut vm = regorus::rvm::RegoVM::new();
+        vm.load_program(program);
+        vm.set_data(to_regorus(&self.bundle.data).ok()?).ok()?;
+        // The time and memory limits bound an evaluation; the instruction count does not.
+        vm.set_max_instructions(usize::MAX);
+        vm.set_execution_timer_config(Some(regorus::utils::limits::ExecutionTimerConfig {
+            limit: self.limits.time,
+            check_interval: NonZeroU32::new(32).expect("non-zero"),
+        }));
+        vm.set_memory_budget_config(
+            std::num::NonZeroU64::new(self.limits.memory_bytes)
+                .map(|limit| regorus::utils::limits::MemoryBudgetConfig { limit }),
+        );
+        Some(vm)
+    }
+
+    fn run_vm(
+        &self,
+        vm: &mut regorus::rvm::RegoVM,
+        package: &str,
+        input: regorus::Value,
+    ) -> Result<Verdict, PolicyError> {
+        vm.set_input(input);
+        let mut run = |rule: &str| {
+            vm.execute_entry_point_by_name(&format!("data.{package}.{rule}"))
+                .map(|v| to_json(&v))
+                .map_err(|e| limit_error(package, e.to_string()))
+        };
+        let allow = run("allow")?;
+        let deny = run("deny")?;
+        Ok(verdict(serde_json::json!({ "allow": allow, "deny": deny })))
+    }
+
+    /// Evaluates a package on the interpreter: `document` is the whole package document.
+    pub fn evaluate_interpreted(
+        &self,
+        package: &str,
+        input: &Value,
+    ) -> Result<Verdict, PolicyError> {
+        Ok(verdict(self.query(&format!("data.{package}"), input)?))
     }
 
     /// Evaluates a package and explains which rules fired and why.

@@ -146,6 +146,11 @@ pub struct EncodedDecision {
 }
 
 impl EncodedDecision {
+    /// The tenant of the decision.
+    pub fn tenant(&self) -> &crate::domain::ids::TenantId {
+        &self.tenant
+    }
+
     /// Encodes a decision.
     pub fn new(d: &crate::domain::execution::Decision) -> Result<Self, StoreError> {
         Ok(EncodedDecision {

@@ -8,6 +8,7 @@ use super::tables::*;
 use super::write::decode_head;
 use super::{ActiveState, Change, StoreError, StoredReceipt, codec};
 use crate::domain::actor::TenantScope;
+use crate::domain::audit::AuditEvent;
 use crate::domain::execution::{Decision, Execution, ExecutionStatus, ExecutionSummary};
 use crate::domain::ids::{DecisionId, Digest, ExecutionId, TenantId};
 use crate::domain::receipt::ChainHead;
@@ -311,6 +312,59 @@ impl Reader {
                 kind: kind.to_owned(),
                 id: id.to_owned(),
             });
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// A stored policy bundle by digest.
+    pub fn policy(&self, digest: &Digest) -> Result<Option<serde_json::Value>, StoreError> {
+        let table = self.txn.open_table(POLICIES)?;
+        table
+            .get(digest.hex().as_str())?
+            .map(|v| codec::decode(v.value()))
+            .transpose()
+    }
+
+    /// Audit events of a tenant (as the data's tenant or the actor's), oldest first, after
+    /// `after`.
+    pub fn audit_of(
+        &self,
+        scope: &TenantScope,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let index = self.txn.open_table(AUDIT_BY_TENANT)?;
+        let events = self.txn.open_table(AUDIT)?;
+        let tenant = scope.tenant().as_str();
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = Vec::new();
+        for row in index.range((tenant, from)..=(tenant, u64::MAX))? {
+            let (k, _) = row?;
+            if let Some(v) = events.get(k.value().1)? {
+                out.push(codec::decode(v.value())?);
+            }
+            if out.len() >= limit {
+                break;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every audit event, oldest first, after `after`. Appliance-wide (admins).
+    pub fn audit_all(
+        &self,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let events = self.txn.open_table(AUDIT)?;
+        let from = after.map_or(0, |a| a.saturating_add(1));
+        let mut out = Vec::new();
+        for row in events.range(from..)? {
+            let (_, v) = row?;
+            out.push(codec::decode(v.value())?);
             if out.len() >= limit {
                 break;
             }

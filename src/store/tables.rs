@@ -49,3 +49,14 @@ pub const CHANGES: TableDefinition<u64, (&str, &str, &str)> = TableDefinition::n
 
 /// key id → encoded public key record (every key that ever signed).
 pub const KEYS: TableDefinition<&str, &[u8]> = TableDefinition::new("keys");
+
+/// policy bundle digest hex → encoded bundle (every bundle that was ever active, so its
+/// decisions can be replayed).
+pub const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policies");
+
+/// audit sequence → encoded `AuditEvent` (hash-linked, append-only).
+pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
+
+/// (tenant, audit sequence) → (): a tenant's audit events.
+pub const AUDIT_BY_TENANT: TableDefinition<(&str, u64), ()> =
+    TableDefinition::new("audit_by_tenant");

@@ -6,6 +6,7 @@ use redb::{ReadableTable as _, Table, WriteTransaction};
 use super::tables::*;
 use super::{ActiveState, EncodedDecision, EncodedExecution, StoreError, StoredReceipt, codec};
 use crate::domain::actor::TenantScope;
+use crate::domain::audit::{AuditEvent, NewAuditEvent};
 use crate::domain::execution::{Decision, Execution, ExecutionStatus, ReceiptRef};
 use crate::domain::ids::{Digest, ExecutionId, TenantId};
 use crate::domain::receipt::ChainHead;
@@ -32,6 +33,9 @@ pub struct Writer<'t> {
     checkpoints: Table<'t, u64, &'static str>,
     changes: Table<'t, u64, (&'static str, &'static str, &'static str)>,
     keys: Table<'t, &'static str, &'static [u8]>,
+    policies: Table<'t, &'static str, &'static [u8]>,
+    audit: Table<'t, u64, &'static [u8]>,
+    audit_by_tenant: Table<'t, (&'static str, u64), ()>,
     log_size: u64,
     next_change: u64,
 }
@@ -112,6 +116,9 @@ impl<'t> Writer<'t> {
             checkpoints: txn.open_table(CHECKPOINTS)?,
             changes,
             keys: txn.open_table(KEYS)?,
+            policies: txn.open_table(POLICIES)?,
+            audit: txn.open_table(AUDIT)?,
+            audit_by_tenant: txn.open_table(AUDIT_BY_TENANT)?,
             log_size,
             next_change,
         })
@@ -332,6 +339,39 @@ impl<'t> Writer<'t> {
             self.keys.insert(keyid, codec::encode(record)?.as_slice())?;
         }
         Ok(())
+    }
+
+    /// Stores a policy bundle by its digest (idempotent).
+    pub fn put_policy(
+        &mut self,
+        digest: &Digest,
+        bundle: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        let key = digest.hex();
+        if self.policies.get(key.as_str())?.is_none() {
+            self.policies
+                .insert(key.as_str(), codec::encode(bundle)?.as_slice())?;
+        }
+        Ok(())
+    }
+
+    /// Appends an audit event after the last one, linking it by hash.
+    pub fn append_audit(&mut self, event: NewAuditEvent) -> Result<AuditEvent, StoreError> {
+        let prev = match self.audit.last()? {
+            Some((k, v)) => {
+                let last: AuditEvent = codec::decode(v.value())?;
+                Some((k.value(), last.hash))
+            }
+            None => None,
+        };
+        let sealed = event.seal(prev, jiff::Timestamp::now());
+        self.audit
+            .insert(sealed.seq, codec::encode(&sealed)?.as_slice())?;
+        for tenant in [&sealed.tenant, &sealed.actor_tenant].into_iter().flatten() {
+            self.audit_by_tenant
+                .insert((tenant.as_str(), sealed.seq), ())?;
+        }
+        Ok(sealed)
     }
 
     /// Sets a metadata value.

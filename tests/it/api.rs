@@ -202,8 +202,9 @@ async fn a_denial_is_403_with_the_recorded_execution() {
     assert_eq!(r.json["code"], "denied_by_policy");
     let e = &r.json["execution"];
     assert_eq!(e["status"], "denied");
+    assert_eq!(e["decisions"][1]["policy"], "mc.residency");
     assert_eq!(
-        e["decisions"][0]["reasons"][0]["code"],
+        e["decisions"][1]["reasons"][0]["code"],
         "region_not_allowed"
     );
     let id = e["id"].as_str().unwrap();
