@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use maestro::attest::keys::{Algorithm, SigningKey};
 use maestro::config::{Config, TenantConfig};
-use maestro::domain::actor::{Access, Actor, Role};
+use maestro::domain::actor::{Access, Actor, Role, TenantScope};
 use maestro::domain::ids::TenantId;
 use maestro::domain::validate;
 use maestro::engine::{Engine, EngineConfig, Signing};
@@ -71,7 +71,7 @@ async fn run_many(engine: &Engine, n: usize, in_flight: usize) {
         tenant: Some(tenant.clone()),
         roles: vec![Role::Operator],
     };
-    let scope = actor.scope(&tenant, Access::Run).unwrap();
+    let scope = TenantScope::system(tenant.clone(), Access::Run);
     let slots = Arc::new(tokio::sync::Semaphore::new(in_flight));
     let mut tasks = Vec::with_capacity(n);
     for _ in 0..n {

@@ -35,6 +35,9 @@ pub struct Metrics {
     pub receipts: IntCounter,
     /// Policy decisions, by policy and outcome.
     pub decisions: IntCounterVec,
+    /// Attempts to reach another tenant's data, by route and outcome (denied, or allowed
+    /// for an auditor where policy grants it).
+    pub cross_tenant_access: IntCounterVec,
     /// HTTP requests, by route, method and status.
     pub http_requests: IntCounterVec,
     /// HTTP request duration, by route.
@@ -128,6 +131,11 @@ impl Metrics {
             "Policy decisions, by policy and outcome (allow, deny).",
             &["policy", "outcome"],
         );
+        let cross_tenant_access = counter_vec(
+            "mc_tenant_cross_access_total",
+            "Attempts to reach another tenant's data, by route and outcome (denied, allowed).",
+            &["route", "outcome"],
+        );
         let http_requests = counter_vec(
             "mc_http_requests_total",
             "HTTP requests, by route, method and status.",
@@ -173,6 +181,7 @@ impl Metrics {
             log_size,
             receipts,
             decisions,
+            cross_tenant_access,
             http_requests,
             http_seconds,
         }

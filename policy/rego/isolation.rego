@@ -3,7 +3,7 @@
 #
 # input:
 #   actor:   {subject, tenant (null for appliance-wide admins), roles: [...]}
-#   action:  "read" | "run"
+#   action:  "read" | "run" | "audit" (read the audit log)
 #   subject: {tenant, kind, id}    the data being accessed
 #   route:   "GET /api/v1/executions/{id}"
 # data.mc.cross_tenant_readers: {actor subject: [tenants it may read]}  (auditors)
@@ -14,6 +14,7 @@ default allow := false
 grants := {
 	"read": {"viewer", "operator", "auditor", "admin"},
 	"run": {"operator", "admin"},
+	"audit": {"auditor", "admin"},
 }
 
 role_grants if {
@@ -27,7 +28,7 @@ appliance_admin if {
 }
 
 cross_tenant_read_granted if {
-	input.action == "read"
+	input.action in {"read", "audit"}
 	"auditor" in input.actor.roles
 	input.subject.tenant in object.get(data.mc.cross_tenant_readers, input.actor.subject, [])
 }

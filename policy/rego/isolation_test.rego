@@ -48,3 +48,15 @@ test_auditors_never_run_across_tenants if {
 	not isolation.allow with input as req(actor("globex", ["auditor"]), "run", "acme")
 		with data.mc.cross_tenant_readers as {"token:t": ["acme"]}
 }
+
+test_the_audit_log_needs_auditor_or_admin if {
+	not isolation.allow with input as req(actor("acme", ["operator"]), "audit", "acme")
+	isolation.allow with input as req(actor("acme", ["auditor"]), "audit", "acme")
+	isolation.allow with input as req(actor("acme", ["admin"]), "audit", "acme")
+}
+
+test_auditors_read_granted_audit_logs if {
+	not isolation.allow with input as req(actor("globex", ["auditor"]), "audit", "acme")
+	isolation.allow with input as req(actor("globex", ["auditor"]), "audit", "acme")
+		with data.mc.cross_tenant_readers as {"token:t": ["acme"]}
+}

@@ -3,6 +3,8 @@
 //! CLI layers share.
 
 pub mod demo;
+pub mod guard;
+pub mod replay;
 pub mod tokens;
 pub mod workflows;
 
@@ -136,6 +138,8 @@ pub struct App {
     pub recovery: Recovery,
     /// The version recorded by the previous start, if different from this one.
     pub previous_version: Option<String>,
+    /// Policy bundles loaded for replays.
+    bundles: replay::BundleCache,
 }
 
 fn algorithm(a: KeyAlgorithm) -> Algorithm {
@@ -187,6 +191,7 @@ impl App {
             started_at: jiff::Timestamp::now(),
             recovery,
             previous_version,
+            bundles: Default::default(),
         })
     }
 

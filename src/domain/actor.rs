@@ -1,8 +1,8 @@
 //! Who is calling and what they may touch: roles, actors and the tenant scope.
 //!
 //! A [`TenantScope`] is the only way to read or write tenant data in the store. It is made
-//! by [`Actor::scope`] (which checks the actor's tenant binding and roles) or, for the
-//! appliance's own work (recovery, embedded CLI runs), by [`TenantScope::system`].
+//! by the guard (`app::guard`) after the `mc.isolation` policy allowed the access or, for
+//! the appliance's own work (recovery, embedded CLI runs), by [`TenantScope::system`].
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,8 @@ pub enum Access {
     Read,
     /// Submit executions.
     Run,
+    /// Read the audit log.
+    Audit,
 }
 
 impl Access {
@@ -53,6 +55,7 @@ impl Access {
         match self {
             Access::Read => "read",
             Access::Run => "run",
+            Access::Audit => "audit",
         }
     }
 }
@@ -68,31 +71,12 @@ pub struct Actor {
     pub roles: Vec<Role>,
 }
 
-/// Why a scope was refused.
+/// Why no tenant could be chosen for a request.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ScopeError {
-    /// The actor is bound to another tenant. Callers answer this like a missing object.
-    #[error("actor {subject:?} is not a member of tenant {tenant:?}")]
-    OtherTenant {
-        /// The actor.
-        subject: String,
-        /// The tenant asked for.
-        tenant: String,
-    },
-    /// The actor's roles do not grant the access.
-    #[error("actor {subject:?} lacks a role that grants {access} access")]
-    MissingRole {
-        /// The actor.
-        subject: String,
-        /// The access asked for.
-        access: &'static str,
-    },
-    /// An appliance-wide actor must say which tenant it means.
-    #[error("actor {subject:?} is not bound to a tenant: name one")]
-    TenantRequired {
-        /// The actor.
-        subject: String,
-    },
+#[error("actor {subject:?} is not bound to a tenant: name one")]
+pub struct TenantRequired {
+    /// The actor.
+    pub subject: String,
 }
 
 impl Actor {
@@ -110,47 +94,21 @@ impl Actor {
         self.roles.contains(&role)
     }
 
-    /// Whether any role grants the access.
-    pub fn grants(&self, access: Access) -> bool {
-        self.roles.iter().any(|r| match (r, access) {
-            (Role::Admin, _) => true,
-            (Role::Operator, _) => true,
-            (Role::Viewer | Role::Auditor, Access::Read) => true,
-            (Role::Viewer | Role::Auditor, Access::Run) => false,
-        })
-    }
-
     /// The tenant a request is about: the named one, or the actor's own.
-    pub fn target_tenant(&self, named: Option<&TenantId>) -> Result<TenantId, ScopeError> {
+    pub fn target_tenant(&self, named: Option<&TenantId>) -> Result<TenantId, TenantRequired> {
         match (named, &self.tenant) {
             (Some(t), _) => Ok(t.clone()),
             (None, Some(own)) => Ok(own.clone()),
-            (None, None) => Err(ScopeError::TenantRequired {
+            (None, None) => Err(TenantRequired {
                 subject: self.subject.clone(),
             }),
         }
     }
 
-    /// A scope on `tenant` for `access`, if the actor may have it.
-    pub fn scope(&self, tenant: &TenantId, access: Access) -> Result<TenantScope, ScopeError> {
-        let cross = self.tenant.as_ref().is_some_and(|own| own != tenant);
-        if cross {
-            return Err(ScopeError::OtherTenant {
-                subject: self.subject.clone(),
-                tenant: tenant.to_string(),
-            });
-        }
-        if !self.grants(access) {
-            return Err(ScopeError::MissingRole {
-                subject: self.subject.clone(),
-                access: access.as_str(),
-            });
-        }
-        Ok(TenantScope {
-            tenant: tenant.clone(),
-            subject: self.subject.clone(),
-            access,
-        })
+    /// Whether `tenant` is another tenant than the actor's own (appliance-wide actors
+    /// belong to none, so nothing is "other" to them).
+    pub fn is_other_tenant(&self, tenant: &TenantId) -> bool {
+        self.tenant.as_ref().is_some_and(|own| own != tenant)
     }
 }
 
@@ -164,6 +122,16 @@ pub struct TenantScope {
 }
 
 impl TenantScope {
+    /// A scope the guard granted after `mc.isolation` allowed the access. Only the guard
+    /// (`app::guard`) calls this.
+    pub(crate) fn granted(tenant: TenantId, subject: &str, access: Access) -> Self {
+        TenantScope {
+            tenant,
+            subject: subject.to_owned(),
+            access,
+        }
+    }
+
     /// A scope for the appliance's own work on a tenant (recovery, post-release validation,
     /// embedded CLI runs). Never built from request input.
     pub fn system(tenant: TenantId, access: Access) -> Self {
@@ -199,39 +167,25 @@ mod tests {
     }
 
     #[test]
-    fn tenant_bound_actors_stay_in_their_tenant() {
+    fn the_target_tenant_is_named_or_the_actors_own() {
         let viewer = Actor {
             subject: "v".into(),
             tenant: Some(t("acme")),
             roles: vec![Role::Viewer],
         };
-        assert!(viewer.scope(&t("acme"), Access::Read).is_ok());
-        assert!(matches!(
-            viewer.scope(&t("acme"), Access::Run),
-            Err(ScopeError::MissingRole { .. })
-        ));
-        assert!(matches!(
-            viewer.scope(&t("globex"), Access::Read),
-            Err(ScopeError::OtherTenant { .. })
-        ));
-        let admin_of_acme = Actor {
-            subject: "a".into(),
-            tenant: Some(t("acme")),
-            roles: vec![Role::Admin],
-        };
-        assert!(admin_of_acme.scope(&t("globex"), Access::Read).is_err());
-    }
-
-    #[test]
-    fn appliance_admins_must_name_a_tenant() {
+        assert_eq!(viewer.target_tenant(None).unwrap(), t("acme"));
+        assert_eq!(
+            viewer.target_tenant(Some(&t("globex"))).unwrap(),
+            t("globex")
+        );
+        assert!(viewer.is_other_tenant(&t("globex")));
+        assert!(!viewer.is_other_tenant(&t("acme")));
         let admin = Actor {
             subject: "root".into(),
             tenant: None,
             roles: vec![Role::Admin],
         };
         assert!(admin.target_tenant(None).is_err());
-        let tenant = admin.target_tenant(Some(&t("globex"))).unwrap();
-        let scope = admin.scope(&tenant, Access::Run).unwrap();
-        assert_eq!(scope.tenant().as_str(), "globex");
+        assert!(!admin.is_other_tenant(&t("globex")));
     }
 }

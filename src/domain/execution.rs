@@ -132,7 +132,7 @@ pub struct Artifact {
 }
 
 /// A reason given by a deny decision.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 pub struct DenyReason {
     /// Stable code, e.g. `region_not_allowed`.
     pub code: String,
@@ -147,9 +147,10 @@ pub struct Decision {
     pub id: DecisionId,
     /// Tenant the decision is about.
     pub tenant: TenantId,
-    /// Execution the decision is about.
-    pub execution: ExecutionId,
-    /// What was decided, e.g. `admission`.
+    /// Execution the decision is about (absent for access decisions of the guard).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution: Option<ExecutionId>,
+    /// What was decided: `admission`, `residency`, or `access` (the guard).
     pub kind: String,
     /// The policy that decided, e.g. `mc.admission`.
     pub policy: String,

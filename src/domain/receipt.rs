@@ -446,7 +446,7 @@ mod tests {
         e.decisions.push(Decision {
             id: DecisionId::generate(),
             tenant: e.tenant.clone(),
-            execution: e.id.clone(),
+            execution: Some(e.id.clone()),
             kind: "admission".into(),
             policy: "mc.admission".into(),
             policy_digest: Digest::of(b"p"),

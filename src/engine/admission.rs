@@ -10,8 +10,8 @@ use serde_json::{Value, json};
 use crate::domain::actor::Actor;
 use crate::domain::execution::{Decision, DenyReason, Execution};
 use crate::domain::expr;
-use crate::domain::ids::{DecisionId, Digest};
-use crate::policy::Policies;
+use crate::domain::ids::{DecisionId, Digest, ExecutionId, TenantId};
+use crate::policy::{Policies, PolicyError, Verdict};
 
 /// The admission package.
 pub const ADMISSION: &str = "mc.admission";
@@ -112,15 +112,31 @@ pub fn residency_input(exec: &Execution, params: &Params<'_>) -> Value {
     })
 }
 
-/// Evaluates one package for an execution into a recorded decision.
+/// Evaluates one package into a decision to record (fail-closed: a policy error denies).
+/// `execution` is the execution it governs, if any.
 pub fn decision(
     policies: &Policies,
     kind: &str,
     package: &str,
-    exec: &Execution,
+    tenant: &TenantId,
+    execution: Option<&ExecutionId>,
     input: Value,
 ) -> Decision {
-    let (allow, reasons) = match policies.evaluate(package, &input) {
+    let result = policies.evaluate(package, &input);
+    record(policies, kind, package, tenant, execution, input, result)
+}
+
+/// The decision to record for an evaluation already made (fail-closed: an error denies).
+pub fn record(
+    policies: &Policies,
+    kind: &str,
+    package: &str,
+    tenant: &TenantId,
+    execution: Option<&ExecutionId>,
+    input: Value,
+    result: Result<Verdict, PolicyError>,
+) -> Decision {
+    let (allow, reasons) = match result {
         Ok(v) => (v.allow, v.reasons),
         Err(e) => (
             false,
@@ -132,8 +148,8 @@ pub fn decision(
     };
     Decision {
         id: DecisionId::generate(),
-        tenant: exec.tenant.clone(),
-        execution: exec.id.clone(),
+        tenant: tenant.clone(),
+        execution: execution.cloned(),
         kind: kind.into(),
         policy: package.into(),
         policy_digest: policies.digest(),
@@ -159,14 +175,16 @@ pub fn decide(
             policies,
             "admission",
             ADMISSION,
-            exec,
+            &exec.tenant,
+            Some(&exec.id),
             admission_input(actor, exec, params),
         ),
         decision(
             policies,
             "residency",
             RESIDENCY,
-            exec,
+            &exec.tenant,
+            Some(&exec.id),
             residency_input(exec, params),
         ),
     ]
@@ -176,7 +194,6 @@ pub fn decide(
 mod tests {
     use super::*;
     use crate::domain::actor::Role;
-    use crate::domain::ids::{ExecutionId, TenantId};
     use crate::domain::validate::{self, Context};
     use crate::policy::{Limits, PolicyBundle};
 

@@ -53,9 +53,7 @@ fn operator(t: &str) -> (Actor, TenantScope) {
         tenant: Some(TenantId::new(t).unwrap()),
         roles: vec![Role::Operator],
     };
-    let scope = actor
-        .scope(&TenantId::new(t).unwrap(), Access::Run)
-        .unwrap();
+    let scope = TenantScope::system(TenantId::new(t).unwrap(), Access::Run);
     (actor, scope)
 }
 

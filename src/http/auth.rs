@@ -1,23 +1,50 @@
-//! Authentication and tenant scoping for handlers: the [`Authed`] extractor turns a bearer
-//! token into an actor; [`scope`] turns an actor and a named tenant into the
-//! [`TenantScope`] that every data access needs. A tenant the actor may not see answers
-//! exactly like a missing object.
+//! Authentication and the guard for handlers: the [`Caller`] extractor turns a bearer token
+//! into an actor and remembers the route; [`Caller::scope`] and [`Caller::scopes`] ask the
+//! guard (`mc.isolation`) for the [`TenantScope`] every data access needs. A tenant the
+//! actor may not see answers exactly like a missing object.
+//!
+//! The router's middleware gives every request a [`GuardMark`]; the guard sets it, and a
+//! successful answer on a token route whose handler never asked the guard is turned into
+//! an error, so a new route cannot skip it.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::FromRequestParts;
+use axum::extract::{FromRequestParts, MatchedPath};
 use axum::http::header;
 use axum::http::request::Parts;
 
 use super::error::ApiError;
 use crate::app::App;
-use crate::domain::actor::{Access, Actor, ScopeError, TenantScope};
+use crate::app::guard::{Refused, Subject};
+use crate::domain::actor::{Access, Actor, TenantScope};
 use crate::domain::ids::TenantId;
 
-/// An authenticated caller.
-pub struct Authed(pub Actor);
+/// Set when a request consulted the guard.
+#[derive(Debug, Clone, Default)]
+pub struct GuardMark(Arc<AtomicBool>);
 
-impl FromRequestParts<Arc<App>> for Authed {
+impl GuardMark {
+    /// Whether the guard was consulted.
+    pub fn consulted(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+
+    fn set(&self) {
+        self.0.store(true, Ordering::Release);
+    }
+}
+
+/// An authenticated caller on a route.
+pub struct Caller {
+    /// Who.
+    pub actor: Actor,
+    /// `METHOD /path/{param}`, as the guard and audit events name it.
+    pub route: String,
+    mark: GuardMark,
+}
+
+impl FromRequestParts<Arc<App>> for Caller {
     type Rejection = ApiError;
 
     async fn from_request_parts(
@@ -42,53 +69,141 @@ impl FromRequestParts<Arc<App>> for Authed {
                 "unsupported authorization scheme {scheme:?}; use Bearer"
             )));
         }
-        app.authenticate(token.trim())
-            .map(Authed)
-            .ok_or_else(|| ApiError::unauthenticated("the token is not valid"))
+        let actor = app
+            .authenticate(token.trim())
+            .ok_or_else(|| ApiError::unauthenticated("the token is not valid"))?;
+        let path = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        Ok(Caller {
+            actor,
+            route: format!("{} {path}", parts.method),
+            mark: parts
+                .extensions
+                .get::<GuardMark>()
+                .cloned()
+                .unwrap_or_default(),
+        })
     }
 }
 
-/// The scope for a request: the named tenant (or the actor's own) with an access.
-/// `what` names the object for the not-found message, e.g. `execution ex_…`.
-pub fn scope(
-    actor: &Actor,
-    named: Option<&str>,
-    access: Access,
-    what: &str,
-) -> Result<TenantScope, ApiError> {
-    let not_found = || ApiError::not_found(format!("{what} not found"));
-    let named = match named {
-        Some(t) => Some(TenantId::new(t).map_err(|_| not_found())?),
-        None => None,
-    };
-    let tenant = actor.target_tenant(named.as_ref()).map_err(|_| {
-        ApiError::bad_request("this token is not bound to a tenant: name one with ?tenant=<id>")
-    })?;
-    actor.scope(&tenant, access).map_err(|e| match e {
-        ScopeError::OtherTenant { .. } => not_found(),
-        ScopeError::MissingRole { access, .. } => {
-            ApiError::forbidden(format!("the token's roles do not grant {access} access"))
-        }
-        ScopeError::TenantRequired { .. } => {
-            ApiError::bad_request("this token is not bound to a tenant: name one with ?tenant=<id>")
-        }
-    })
+fn not_found(kind: &str, id: Option<&str>, tenant: &str) -> ApiError {
+    match id {
+        Some(id) => ApiError::not_found(format!("{kind} {id} not found")),
+        None => ApiError::not_found(format!("tenant {tenant} not found")),
+    }
 }
 
-/// Scopes an appliance-wide actor may try when no tenant is named (every configured
-/// tenant), or the single scope of a tenant-bound actor.
-pub fn candidate_scopes(
-    app: &App,
-    actor: &Actor,
-    named: Option<&str>,
-    access: Access,
-    what: &str,
-) -> Result<Vec<TenantScope>, ApiError> {
-    if named.is_some() || actor.tenant.is_some() {
-        return Ok(vec![scope(actor, named, access, what)?]);
+fn refusal(e: Refused, kind: &str, id: Option<&str>, tenant: &str) -> ApiError {
+    match e {
+        Refused::Hidden => not_found(kind, id, tenant),
+        Refused::Forbidden(m) => ApiError::forbidden(m),
+        Refused::Unrecorded(m) => ApiError::unavailable(m),
     }
-    app.tenant_ids()
-        .iter()
-        .map(|t| scope(actor, Some(t.as_str()), access, what))
-        .collect()
+}
+
+fn tenant_required() -> ApiError {
+    ApiError::bad_request("this token is not bound to a tenant: name one with ?tenant=<id>")
+}
+
+impl Caller {
+    /// Asks the guard for a scope on `tenant`.
+    async fn guard(
+        &self,
+        app: &App,
+        tenant: &TenantId,
+        action: Access,
+        kind: &str,
+        id: Option<&str>,
+    ) -> Result<TenantScope, ApiError> {
+        self.mark.set();
+        let subject = Subject { tenant, kind, id };
+        app.authorize(&self.actor, action, subject, &self.route)
+            .await
+            .map_err(|e| refusal(e, kind, id, tenant.as_str()))
+    }
+
+    /// The scope for the named tenant (or the actor's own) to take `action` on the object
+    /// `kind`/`id`, if the guard allows it.
+    pub async fn scope(
+        &self,
+        app: &App,
+        named: Option<&str>,
+        action: Access,
+        kind: &str,
+        id: Option<&str>,
+    ) -> Result<TenantScope, ApiError> {
+        self.mark.set();
+        let named = match named {
+            Some(t) => Some(TenantId::new(t).map_err(|_| not_found(kind, id, t))?),
+            None => None,
+        };
+        let tenant = self
+            .actor
+            .target_tenant(named.as_ref())
+            .map_err(|_| tenant_required())?;
+        self.guard(app, &tenant, action, kind, id).await
+    }
+
+    /// The scopes to look in: the named tenant's (or the actor's own), or for an
+    /// appliance-wide actor naming none, every configured tenant's.
+    pub async fn scopes(
+        &self,
+        app: &App,
+        named: Option<&str>,
+        action: Access,
+        kind: &str,
+        id: Option<&str>,
+    ) -> Result<Vec<TenantScope>, ApiError> {
+        self.mark.set();
+        if named.is_some() || self.actor.tenant.is_some() {
+            return Ok(vec![self.scope(app, named, action, kind, id).await?]);
+        }
+        let mut out = Vec::new();
+        for tenant in app.tenant_ids() {
+            out.push(self.guard(app, &tenant, action, kind, id).await?);
+        }
+        Ok(out)
+    }
+
+    /// Asks the guard whether the caller may take `action` on appliance-wide data of `kind`
+    /// (every tenant's, and the appliance's own).
+    pub async fn appliance(&self, app: &App, action: Access, kind: &str) -> Result<(), ApiError> {
+        self.mark.set();
+        app.authorize_appliance(&self.actor, action, kind, &self.route)
+            .await
+            .map_err(|e| refusal(e, kind, None, ""))
+    }
+
+    /// The object `kind`/`id` in a tenant the guard lets the caller read (the named one,
+    /// the actor's own, or for appliance-wide actors any), found by `lookup`. When it is in
+    /// none of them, the attempt is recorded if the object exists in another tenant, and
+    /// the answer is "not found" either way.
+    pub async fn locate<T, E: Into<ApiError>>(
+        &self,
+        app: &App,
+        named: Option<&str>,
+        kind: &str,
+        id: &str,
+        lookup: impl Fn(&TenantScope) -> Result<Option<T>, E>,
+    ) -> Result<(TenantScope, T), ApiError> {
+        for scope in self
+            .scopes(app, named, Access::Read, kind, Some(id))
+            .await?
+        {
+            if let Some(found) = lookup(&scope).map_err(Into::into)? {
+                return Ok((scope, found));
+            }
+        }
+        let exists = |s: &TenantScope| lookup(s).is_ok_and(|v| v.is_some());
+        let tenant = self.actor.tenant.as_ref().map_or("", |t| t.as_str());
+        match app
+            .probe_other_tenants(&self.actor, Access::Read, kind, id, &self.route, exists)
+            .await
+        {
+            Err(Refused::Unrecorded(m)) => Err(ApiError::unavailable(m)),
+            _ => Err(not_found(kind, Some(id), tenant)),
+        }
+    }
 }

@@ -103,6 +103,17 @@ impl ApiError {
         e
     }
 
+    /// 503 `not_recorded`: an outcome that must be recorded could not be, so nothing is
+    /// served.
+    pub fn unavailable(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "not recorded");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_recorded",
+            "the access could not be recorded durably, so it was not served; retry later",
+        )
+    }
+
     /// 500 `internal`, logging the cause.
     pub fn internal(cause: impl std::fmt::Display) -> Self {
         tracing::error!(error = %cause, "internal error");

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::auth::{Authed, candidate_scopes, scope};
+use super::auth::Caller;
 use super::error::ApiError;
 use crate::app::{App, workflows};
 use crate::domain::actor::{Access, TenantScope};
@@ -93,7 +93,7 @@ fn json_error(e: &serde_json::Error) -> ApiError {
 /// `POST /api/v1/executions`
 pub async fn submit(
     State(app): State<Arc<App>>,
-    Authed(actor): Authed,
+    caller: Caller,
     Query(q): Query<SubmitQuery>,
     headers: HeaderMap,
     body: Bytes,
@@ -151,8 +151,13 @@ pub async fn submit(
             ));
         }
     };
-    let scope = scope(&actor, tenant.as_deref(), Access::Run, "tenant")?;
-    let exec = app.engine.submit(&scope, &actor, manifest, canary).await?;
+    let scope = caller
+        .scope(&app, tenant.as_deref(), Access::Run, "executions", None)
+        .await?;
+    let exec = app
+        .engine
+        .submit(&scope, &caller.actor, manifest, canary)
+        .await?;
     if exec.status == ExecutionStatus::Denied {
         return Err(ApiError::denied(exec));
     }
@@ -194,10 +199,12 @@ pub struct ListParams {
 /// `GET /api/v1/executions`
 pub async fn list(
     State(app): State<Arc<App>>,
-    Authed(actor): Authed,
+    caller: Caller,
     Query(p): Query<ListParams>,
 ) -> Result<Json<ExecutionList>, ApiError> {
-    let scope = scope(&actor, p.tenant.as_deref(), Access::Read, "tenant")?;
+    let scope = caller
+        .scope(&app, p.tenant.as_deref(), Access::Read, "executions", None)
+        .await?;
     let status = match p.status.as_deref() {
         None => None,
         Some(s) => Some(ExecutionStatus::parse(s).ok_or_else(|| {
@@ -240,45 +247,32 @@ pub struct TenantParam {
     pub tenant: Option<String>,
 }
 
-fn parse_id(id: &str) -> Result<ExecutionId, ApiError> {
-    ExecutionId::new(id).map_err(|_| ApiError::not_found(format!("execution {id} not found")))
-}
-
-/// Finds an execution among the scopes the actor may read.
-fn find(
+/// The execution `id` in a tenant the guard lets the caller read, or "not found".
+async fn located(
     app: &App,
-    scopes: &[TenantScope],
-    id: &ExecutionId,
-) -> Result<Option<(TenantScope, Execution)>, ApiError> {
-    let r = app.engine.store().read()?;
-    for s in scopes {
-        if let Some(e) = r.execution(s, id)? {
-            return Ok(Some((s.clone(), e)));
-        }
-    }
-    Ok(None)
-}
-
-fn located(
-    app: &App,
-    actor: &crate::domain::actor::Actor,
+    caller: &Caller,
     tenant: Option<&str>,
     id: &str,
 ) -> Result<(TenantScope, Execution), ApiError> {
-    let what = format!("execution {id}");
-    let parsed = parse_id(id)?;
-    let scopes = candidate_scopes(app, actor, tenant, Access::Read, &what)?;
-    find(app, &scopes, &parsed)?.ok_or_else(|| ApiError::not_found(format!("{what} not found")))
+    let parsed = ExecutionId::new(id).ok();
+    caller
+        .locate(app, tenant, "execution", id, |s| match &parsed {
+            Some(p) => app.engine.store().read()?.execution(s, p),
+            None => Ok(None),
+        })
+        .await
 }
 
 /// `GET /api/v1/executions/{id}`
 pub async fn get(
     State(app): State<Arc<App>>,
-    Authed(actor): Authed,
+    caller: Caller,
     Path(id): Path<String>,
     Query(t): Query<TenantParam>,
 ) -> Result<Json<Execution>, ApiError> {
-    located(&app, &actor, t.tenant.as_deref(), &id).map(|(_, e)| Json(e))
+    located(&app, &caller, t.tenant.as_deref(), &id)
+        .await
+        .map(|(_, e)| Json(e))
 }
 
 /// Query of the receipt route.
@@ -337,30 +331,35 @@ fn receipt_response(
 /// `GET /api/v1/executions/{id}/receipt`
 pub async fn receipt(
     State(app): State<Arc<App>>,
-    Authed(actor): Authed,
+    caller: Caller,
     Path(id): Path<String>,
     Query(p): Query<ReceiptParams>,
 ) -> Result<Response, ApiError> {
-    let (scope, e) = located(&app, &actor, p.tenant.as_deref(), &id)?;
+    let (scope, e) = located(&app, &caller, p.tenant.as_deref(), &id).await?;
     receipt_response(&app, &scope, &e.id, p.format.as_deref())
 }
 
 /// `GET /api/v1/receipts/{digest}`
 pub async fn receipt_by_digest(
     State(app): State<Arc<App>>,
-    Authed(actor): Authed,
+    caller: Caller,
     Path(digest): Path<String>,
     Query(p): Query<ReceiptParams>,
 ) -> Result<Response, ApiError> {
-    let what = format!("receipt {digest}");
-    let parsed =
-        Digest::parse(&digest).map_err(|_| ApiError::not_found(format!("{what} not found")))?;
-    for scope in candidate_scopes(&app, &actor, p.tenant.as_deref(), Access::Read, &what)? {
-        if let Some(id) = app.engine.evidence().receipt_by_digest(&scope, &parsed)? {
-            return receipt_response(&app, &scope, &id, p.format.as_deref());
-        }
-    }
-    Err(ApiError::not_found(format!("{what} not found")))
+    let parsed = Digest::parse(&digest).ok();
+    let (scope, id) = caller
+        .locate(
+            &app,
+            p.tenant.as_deref(),
+            "receipt",
+            &digest,
+            |s| match &parsed {
+                Some(d) => app.engine.evidence().receipt_by_digest(s, d),
+                None => Ok(None),
+            },
+        )
+        .await?;
+    receipt_response(&app, &scope, &id, p.format.as_deref())
 }
 
 /// Query of the proof route.
@@ -376,11 +375,11 @@ pub struct ProofParams {
 /// `GET /api/v1/executions/{id}/proof`
 pub async fn proof(
     State(app): State<Arc<App>>,
-    Authed(actor): Authed,
+    caller: Caller,
     Path(id): Path<String>,
     Query(p): Query<ProofParams>,
 ) -> Result<Json<crate::engine::evidence::InclusionProof>, ApiError> {
-    let (scope, e) = located(&app, &actor, p.tenant.as_deref(), &id)?;
+    let (scope, e) = located(&app, &caller, p.tenant.as_deref(), &id).await?;
     app.engine
         .evidence()
         .inclusion_proof(&scope, &e.id, p.tree_size)?

@@ -1,6 +1,7 @@
 //! The HTTP API (axum): routes in `router`, handlers per resource, errors in `error`,
-//! authentication and tenant scoping in `auth`. Only this module imports axum.
+//! authentication and the guard in `auth`. Only this module imports axum.
 
+mod audit;
 pub mod auth;
 pub mod error;
 mod executions;

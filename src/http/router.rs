@@ -2,8 +2,8 @@
 //! built from [`routes`], so a route cannot exist without its description, its auth rule
 //! and its place in the isolation tests.
 
-use std::collections::BTreeMap;
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use axum::Router;
@@ -17,8 +17,9 @@ use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{Value, json};
 
+use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
-use super::{executions, log, meta};
+use super::{audit, executions, log, meta};
 use crate::app::App;
 
 /// Who may call a route.
@@ -110,6 +111,13 @@ const ID: Param = Param {
     required: true,
     kind: "string",
     description: "Execution id (ex_…)",
+};
+const DECISION: Param = Param {
+    name: "id",
+    location: "path",
+    required: true,
+    kind: "string",
+    description: "Decision id (dc_…)",
 };
 const TENANT: Param = Param {
     name: "tenant",
@@ -336,6 +344,71 @@ pub fn routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/api/v1/decisions/{id}",
+            summary: "A recorded policy decision: policy, pinned bundle digest, input, outcome",
+            auth: Auth::Token,
+            params: &[DECISION, TENANT],
+            request: None,
+            responses: {
+                let mut r = vec![ok::<crate::domain::execution::Decision>("The decision")];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(audit::get),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/decisions/{id}/explain",
+            summary: "Replays a decision on its pinned policy bundle: which rules fired and why",
+            auth: Auth::Token,
+            params: &[DECISION, TENANT],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<crate::app::replay::Replay>("The replay and its explanation"),
+                    error(409, "The pinned bundle cannot be loaded"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(audit::explain),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/audit",
+            summary: "Audit events, oldest first (a tenant's; every event for appliance-wide admins)",
+            auth: Auth::Token,
+            params: &[
+                Param {
+                    name: "after",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "Only events after this sequence number (next_after of the previous page)",
+                },
+                Param {
+                    name: "limit",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "Page size, 1-1000 (default 100)",
+                },
+                TENANT,
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<audit::AuditPage>("A page of events"),
+                    error(400, "Bad paging"),
+                    error(403, "The token's roles do not grant reading the audit log"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(audit::list),
+        },
+        Route {
+            method: Method::GET,
             path: "/api/v1/log",
             summary: "Log origin and latest checkpoint",
             auth: Auth::Public,
@@ -510,9 +583,17 @@ pub fn router(app: Arc<App>) -> Router {
     for (path, handler) in by_path {
         router = router.route(path, handler.fallback(method_not_allowed));
     }
+    with_middleware(
+        router
+            .fallback(route_not_found)
+            .layer(DefaultBodyLimit::max(max_body)),
+        app,
+    )
+}
+
+/// `router` with the appliance's middleware (metrics, security headers, the guard check).
+pub fn with_middleware(router: Router<Arc<App>>, app: Arc<App>) -> Router {
     router
-        .fallback(route_not_found)
-        .layer(DefaultBodyLimit::max(max_body))
         .layer(middleware::from_fn_with_state(app.clone(), observe))
         .with_state(app)
 }
@@ -536,9 +617,22 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
     )
 }
 
-/// Metrics, security headers, and JSON bodies for framework rejections (bad query strings,
+/// (method, path) of every token route.
+fn token_routes() -> &'static HashSet<(Method, String)> {
+    static ROUTES: OnceLock<HashSet<(Method, String)>> = OnceLock::new();
+    ROUTES.get_or_init(|| {
+        routes()
+            .into_iter()
+            .filter(|r| r.auth == Auth::Token)
+            .map(|r| (r.method, r.path.to_owned()))
+            .collect()
+    })
+}
+
+/// Metrics, security headers, the guard check (a token route that answered successfully
+/// without asking the guard serves nothing), and JSON bodies for framework rejections (bad query strings,
 /// oversized bodies) that would otherwise be plain text.
-async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> Response {
+async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) -> Response {
     let started = Instant::now();
     let route = request
         .extensions()
@@ -546,7 +640,18 @@ async fn observe(State(app): State<Arc<App>>, request: Request, next: Next) -> R
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".into());
     let method = request.method().clone();
+    let mark = GuardMark::default();
+    request.extensions_mut().insert(mark.clone());
     let mut response = next.run(request).await;
+    if response.status().is_success()
+        && token_routes().contains(&(method.clone(), route.clone()))
+        && !mark.consulted()
+    {
+        response = ApiError::internal(format!(
+            "{method} {route} answered without asking the guard; nothing was served"
+        ))
+        .into_response();
+    }
     let status = response.status();
     let is_json = response
         .headers()

@@ -328,8 +328,9 @@ impl Reader {
             .transpose()
     }
 
-    /// Audit events of a tenant (as the data's tenant or the actor's), oldest first, after
-    /// `after`.
+    /// Audit events about a tenant's data, oldest first, after `after`. An attempt by one
+    /// tenant's actor on another tenant's data belongs to the tenant whose data it was, so it
+    /// tells the attacker's tenant nothing.
     pub fn audit_of(
         &self,
         scope: &TenantScope,

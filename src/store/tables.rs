@@ -57,6 +57,6 @@ pub const POLICIES: TableDefinition<&str, &[u8]> = TableDefinition::new("policie
 /// audit sequence → encoded `AuditEvent` (hash-linked, append-only).
 pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 
-/// (tenant, audit sequence) → (): a tenant's audit events.
+/// (tenant, audit sequence) → (): audit events about a tenant's data.
 pub const AUDIT_BY_TENANT: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("audit_by_tenant");

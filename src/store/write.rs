@@ -367,7 +367,7 @@ impl<'t> Writer<'t> {
         let sealed = event.seal(prev, jiff::Timestamp::now());
         self.audit
             .insert(sealed.seq, codec::encode(&sealed)?.as_slice())?;
-        for tenant in [&sealed.tenant, &sealed.actor_tenant].into_iter().flatten() {
+        if let Some(tenant) = &sealed.tenant {
             self.audit_by_tenant
                 .insert((tenant.as_str(), sealed.seq), ())?;
         }

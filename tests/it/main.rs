@@ -6,5 +6,6 @@ mod conformance;
 mod crash;
 mod e2e;
 mod interop;
+mod isolation;
 mod routes;
 mod support;

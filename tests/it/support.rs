@@ -18,6 +18,8 @@ pub struct Tokens {
     pub acme_operator: String,
     pub acme_viewer: String,
     pub globex_operator: String,
+    pub acme_auditor: String,
+    pub globex_auditor: String,
     pub admin: String,
 }
 
@@ -27,6 +29,8 @@ pub fn config_text(data_dir: &Path, listen: &str, extra: &str) -> (String, Token
         acme_operator: tokens::generate(),
         acme_viewer: tokens::generate(),
         globex_operator: tokens::generate(),
+        acme_auditor: tokens::generate(),
+        globex_auditor: tokens::generate(),
         admin: tokens::generate(),
     };
     let text = format!(
@@ -59,6 +63,16 @@ sha256 = "{g}"
 tenant = "globex"
 roles = ["operator"]
 [[tokens]]
+name = "acme-auditor"
+sha256 = "{aa}"
+tenant = "acme"
+roles = ["auditor"]
+[[tokens]]
+name = "globex-auditor"
+sha256 = "{ga}"
+tenant = "globex"
+roles = ["auditor"]
+[[tokens]]
 name = "admin"
 sha256 = "{x}"
 roles = ["admin"]
@@ -68,6 +82,8 @@ roles = ["admin"]
         a = tokens::hash_line(&t.acme_operator),
         v = tokens::hash_line(&t.acme_viewer),
         g = tokens::hash_line(&t.globex_operator),
+        aa = tokens::hash_line(&t.acme_auditor),
+        ga = tokens::hash_line(&t.globex_auditor),
         x = tokens::hash_line(&t.admin),
     );
     (text, t)
