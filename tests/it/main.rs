@@ -7,5 +7,6 @@ mod crash;
 mod e2e;
 mod interop;
 mod isolation;
+mod policy;
 mod routes;
 mod support;
