@@ -246,7 +246,7 @@ fn regorus_and_opa_decide_identically_on_generated_inputs() {
         Limits::default(),
     )
     .unwrap();
-    let cases = cases(0x6d63_6f70_61);
+    let cases = cases(0x006d_636f_7061);
     let results = opa(&cases, &data_file);
     assert_eq!(results.len(), cases.len());
     let mut allowed = std::collections::BTreeMap::<&str, (usize, usize)>::new();
