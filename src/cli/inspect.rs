@@ -117,13 +117,15 @@ pub enum TokenCommand {
     },
 }
 
-struct Local {
-    config: Config,
-    store: Store,
-    origin: String,
+/// A local data directory, opened.
+pub(super) struct Local {
+    pub config: Config,
+    pub store: Store,
+    pub origin: String,
 }
 
-fn open_local(target: &Target, config_file: Option<&Path>) -> anyhow::Result<Local> {
+/// Opens the data directory of `target` (or the configured one).
+pub(super) fn open_local(target: &Target, config_file: Option<&Path>) -> anyhow::Result<Local> {
     let overrides = Overrides {
         data_dir: target.data_dir.clone(),
         ..Overrides::default()
@@ -186,7 +188,8 @@ fn local_scope(local: &Local, tenant: Option<&str>) -> anyhow::Result<TenantScop
     Ok(TenantScope::system(id, Access::Read))
 }
 
-fn tenant_query(target: &Target) -> Vec<(&'static str, String)> {
+/// `tenant=` for requests, when `--tenant` was given.
+pub(super) fn tenant_query(target: &Target) -> Vec<(&'static str, String)> {
     target
         .tenant
         .iter()

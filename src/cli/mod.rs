@@ -4,6 +4,7 @@
 mod client;
 mod inspect;
 mod output;
+mod policy;
 mod run;
 mod serve;
 mod verify;
@@ -136,6 +137,12 @@ pub enum Command {
     /// The transparency log: checkpoint and consistency proofs.
     #[command(subcommand)]
     Log(inspect::LogCommand),
+    /// Evaluate, test and explain Rego policies.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Read and verify the hash-linked audit log.
+    #[command(subcommand)]
+    Audit(policy::AuditCommand),
     /// Create API tokens.
     #[command(subcommand)]
     Token(inspect::TokenCommand),
@@ -163,6 +170,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Keys(c) => inspect::keys(c, cli.config.as_deref(), &out).await,
         Command::Log(c) => inspect::log(c, cli.config.as_deref(), &out).await,
         Command::Token(c) => inspect::token(c, &out),
+        Command::Policy(c) => policy::policy(c, cli.config.as_deref(), &out).await,
+        Command::Audit(c) => policy::audit(c, cli.config.as_deref(), &out).await,
         Command::Schema => {
             out.json_always(&crate::domain::manifest::json_schema());
             Ok(Exit::Ok)

@@ -293,3 +293,149 @@ fn regorus_and_opa_decide_identically_on_generated_inputs() {
         );
     }
 }
+
+#[test]
+fn policy_cli_evaluates_tests_and_explains_offline() {
+    let dir = tempfile::tempdir().unwrap();
+    let cwd = dir.path();
+    // `policy test` runs the shipped tests like `opa test`, and fails on a failing test.
+    let (code, out, err) = crate::support::cli(
+        &[
+            "policy",
+            "test",
+            root().join("policy/rego").to_str().unwrap(),
+        ],
+        &[],
+        cwd,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("data.mc.isolation_test.test_other_tenants_are_denied: PASS"));
+    assert!(out.contains(" 0 failed"), "{out}");
+    let bad = cwd.join("bad");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::write(bad.join("p.rego"), "package p\n\nallow if input.x == 1\n").unwrap();
+    std::fs::write(
+        bad.join("p_test.rego"),
+        "package p_test\n\nimport data.p\n\ntest_wrong if p.allow with input as {\"x\": 2}\n",
+    )
+    .unwrap();
+    let (code, out, _) = crate::support::cli(&["policy", "test", bad.to_str().unwrap()], &[], cwd);
+    assert_eq!(code, 7, "{out}");
+    assert!(out.contains("test_wrong: FAIL"), "{out}");
+    // `policy eval` and `policy explain` on an input file.
+    let input = cwd.join("input.json");
+    let (_, case) = cases(7)
+        .into_iter()
+        .find(|(p, _)| *p == "mc.isolation")
+        .unwrap();
+    std::fs::write(&input, case.to_string()).unwrap();
+    let (code, out, err) = crate::support::cli(
+        &[
+            "policy",
+            "eval",
+            "--input",
+            input.to_str().unwrap(),
+            "mc.isolation",
+        ],
+        &[],
+        cwd,
+    );
+    assert_eq!(code, 0, "{err}");
+    let doc: Value = serde_json::from_str(&out).unwrap();
+    let expected = Policies::load_appliance(PolicyBundle::embedded(), Limits::default())
+        .unwrap()
+        .evaluate_interpreted("mc.isolation", &case)
+        .unwrap();
+    assert_eq!(doc, expected.document);
+    let (code, out, err) = crate::support::cli(
+        &[
+            "--output",
+            "json",
+            "policy",
+            "explain",
+            "mc.isolation",
+            "--input",
+            input.to_str().unwrap(),
+        ],
+        &[],
+        cwd,
+    );
+    assert_eq!(code, 0, "{err}");
+    let e: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(e["allow"], json!(expected.allow));
+    assert!(e["rules"].as_array().unwrap().len() >= 5);
+    // Bad input: a clear usage error naming the file.
+    std::fs::write(&input, "{not json").unwrap();
+    let (code, _, err) = crate::support::cli(
+        &[
+            "policy",
+            "eval",
+            "--input",
+            input.to_str().unwrap(),
+            "mc.isolation",
+        ],
+        &[],
+        cwd,
+    );
+    assert_eq!(code, 2);
+    assert!(err.contains("input.json: not JSON"), "{err}");
+}
+
+#[test]
+fn audit_and_decision_cli_against_a_server() {
+    use crate::support::{Server, cli, config_text, free_port};
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let (text, tokens) = config_text(&dir.path().join("data"), &format!("127.0.0.1:{port}"), "");
+    let config = dir.path().join("maestro.toml");
+    std::fs::write(&config, text).unwrap();
+    let server = Server::start(&config, port);
+    // A viewer's submission is refused by the guard and recorded.
+    let c = reqwest::blocking::Client::new();
+    let r = c
+        .post(format!("{}/api/v1/executions", server.url))
+        .bearer_auth(&tokens.acme_viewer)
+        .json(&json!({"workflow": "hello"}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let env = |token: &str| {
+        vec![
+            ("MAESTRO_URL", server.url.clone()),
+            ("MAESTRO_TOKEN", token.to_owned()),
+        ]
+    };
+    let run = |args: &[&str], token: &str| {
+        let e = env(token);
+        let e: Vec<(&str, &str)> = e.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        cli(args, &e, dir.path())
+    };
+    let (code, out, err) = run(&["--output", "json", "audit", "list"], &tokens.acme_auditor);
+    assert_eq!(code, 0, "{err}");
+    let listed: Value = serde_json::from_str(&out).unwrap();
+    let event = &listed["items"][0];
+    assert_eq!(event["kind"], "access_denied");
+    let decision = event["decision"].as_str().unwrap();
+    let (code, out, err) = run(
+        &["policy", "explain", "--decision", decision],
+        &tokens.acme_auditor,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("replay matches the recorded outcome"), "{out}");
+    assert!(out.contains("role_missing"), "{out}");
+    // The whole chain verifies with an appliance-wide token; a tenant's token cannot read it.
+    let (code, out, err) = run(&["audit", "verify"], &tokens.admin);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("audit log verified: 2 events"), "{out}");
+    let (code, _, _) = run(&["audit", "list"], &tokens.acme_operator);
+    assert_eq!(code, 9);
+    drop(server);
+    // Offline, on the data directory: the operator's refused read is the third event.
+    let (code, out, err) = cli(
+        &["--config", config.to_str().unwrap(), "audit", "verify"],
+        &[],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("3 events"), "{out}");
+}
