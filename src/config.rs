@@ -73,6 +73,8 @@ pub struct Config {
     pub features: Features,
     /// Policies.
     pub policy: PolicyConfig,
+    /// OpenID Connect bearer tokens (JWTs); off unless `issuer` is set.
+    pub oidc: OidcConfig,
 }
 
 impl Default for Config {
@@ -92,6 +94,7 @@ impl Default for Config {
             tokens: Vec::new(),
             features: Features::default(),
             policy: PolicyConfig::default(),
+            oidc: OidcConfig::default(),
         }
     }
 }
@@ -388,6 +391,58 @@ impl Default for PolicyConfig {
     }
 }
 
+/// OpenID Connect: JWT bearer tokens from an issuer, verified against its keys.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// The issuer (`iss`), e.g. `https://login.example.com/realms/ops`. Unset: JWTs are
+    /// not accepted.
+    pub issuer: Option<String>,
+    /// The audience (`aud`) tokens must name.
+    pub audience: String,
+    /// Where the issuer's keys (JWKS) are; default: `jwks_uri` of the issuer's
+    /// `/.well-known/openid-configuration`.
+    pub jwks_url: Option<String>,
+    /// A JWKS file instead of fetching keys (air-gapped sites); re-read when it changes.
+    pub jwks_file: Option<PathBuf>,
+    /// Accepted signature algorithms (asymmetric only: RS*, PS*, ES256, ES384, EdDSA).
+    pub algorithms: Vec<String>,
+    /// Clock skew allowed on `exp` and `nbf`.
+    pub leeway: String,
+    /// How long fetched keys are used before they are fetched again.
+    pub jwks_cache_ttl: String,
+    /// The claim naming the actor's tenant (absent: an appliance-wide actor).
+    pub tenant_claim: String,
+    /// The claim listing the actor's roles (an array, or a space-separated string).
+    pub roles_claim: String,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            issuer: None,
+            audience: "maestro".into(),
+            jwks_url: None,
+            jwks_file: None,
+            algorithms: vec![
+                "RS256".into(),
+                "ES256".into(),
+                "PS256".into(),
+                "EdDSA".into(),
+            ],
+            leeway: "30s".into(),
+            jwks_cache_ttl: "10m".into(),
+            tenant_claim: "tenant".into(),
+            roles_claim: "roles".into(),
+        }
+    }
+}
+
+/// Asymmetric JWT algorithms the appliance may accept.
+pub const JWT_ALGORITHMS: &[&str] = &[
+    "RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA",
+];
+
 /// Values given as command-line flags (highest precedence).
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
@@ -495,6 +550,53 @@ fn region_ok(r: &str) -> bool {
 }
 
 impl Config {
+    fn validate_oidc(&self) -> Result<(), ConfigError> {
+        let o = &self.oidc;
+        duration::parse(&o.leeway)
+            .map_err(|e| err("oidc.leeway", format!("{:?}: {e}", o.leeway)))?;
+        if duration::parse(&o.leeway).is_ok_and(|d| d > std::time::Duration::from_secs(300)) {
+            return Err(err("oidc.leeway", "at most 5m"));
+        }
+        let Some(issuer) = &o.issuer else {
+            return Ok(());
+        };
+        if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
+            return Err(err(
+                "oidc.issuer",
+                format!("{issuer:?} is not an http(s) URL"),
+            ));
+        }
+        if o.audience.is_empty() {
+            return Err(err("oidc.audience", "must not be empty"));
+        }
+        if o.jwks_url.is_some() && o.jwks_file.is_some() {
+            return Err(err("oidc", "give jwks_url or jwks_file, not both"));
+        }
+        if o.algorithms.is_empty() {
+            return Err(err("oidc.algorithms", "name at least one algorithm"));
+        }
+        for a in &o.algorithms {
+            if !JWT_ALGORITHMS.contains(&a.as_str()) {
+                return Err(err(
+                    "oidc.algorithms",
+                    format!(
+                        "{a:?} is not accepted (never none or HMAC); use {}",
+                        JWT_ALGORITHMS.join(", ")
+                    ),
+                ));
+            }
+        }
+        for (key, v) in [
+            ("oidc.tenant_claim", &o.tenant_claim),
+            ("oidc.roles_claim", &o.roles_claim),
+        ] {
+            if v.is_empty() {
+                return Err(err(key, "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+
     /// Checks values that types cannot: addresses, durations, references between sections.
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.listen.parse::<SocketAddr>().map_err(|e| {
@@ -512,6 +614,7 @@ impl Config {
             ("actions.http.timeout", &self.actions.http.timeout),
             ("actions.exec.timeout", &self.actions.exec.timeout),
             ("policy.max_eval_time", &self.policy.max_eval_time),
+            ("oidc.jwks_cache_ttl", &self.oidc.jwks_cache_ttl),
         ] {
             match duration::parse(value) {
                 Ok(d) if !d.is_zero() => {}
@@ -533,6 +636,7 @@ impl Config {
                 return Err(err(key, "must be greater than zero"));
             }
         }
+        self.validate_oidc()?;
         if !self.features.console_readonly {
             return Err(err(
                 "features.console_readonly",

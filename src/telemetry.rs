@@ -38,6 +38,8 @@ pub struct Metrics {
     /// Attempts to reach another tenant's data, by route and outcome (denied, or allowed
     /// for an auditor where policy grants it).
     pub cross_tenant_access: IntCounterVec,
+    /// Refused bearer tokens, by reason.
+    pub auth_failures: IntCounterVec,
     /// HTTP requests, by route, method and status.
     pub http_requests: IntCounterVec,
     /// HTTP request duration, by route.
@@ -136,6 +138,11 @@ impl Metrics {
             "Attempts to reach another tenant's data, by route and outcome (denied, allowed).",
             &["route", "outcome"],
         );
+        let auth_failures = counter_vec(
+            "mc_auth_failures_total",
+            "Requests whose bearer token was missing or refused, by reason.",
+            &["reason"],
+        );
         let http_requests = counter_vec(
             "mc_http_requests_total",
             "HTTP requests, by route, method and status.",
@@ -182,6 +189,7 @@ impl Metrics {
             receipts,
             decisions,
             cross_tenant_access,
+            auth_failures,
             http_requests,
             http_seconds,
         }

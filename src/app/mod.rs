@@ -4,6 +4,7 @@
 
 pub mod demo;
 pub mod guard;
+pub mod oidc;
 pub mod replay;
 pub mod tokens;
 pub mod workflows;
@@ -132,6 +133,8 @@ pub struct App {
     pub metrics: Arc<Metrics>,
     /// API tokens.
     pub tokens: Tokens,
+    /// OpenID Connect bearer tokens, when an issuer is configured.
+    pub oidc: Option<oidc::Oidc>,
     /// When it started.
     pub started_at: jiff::Timestamp,
     /// What recovery found.
@@ -183,8 +186,10 @@ impl App {
         };
         let (engine, recovery) =
             Engine::start(store, engine_config, signing, policies, metrics.clone()).await?;
+        let oidc = oidc::Oidc::from_config(&config.oidc).map_err(AppError::Other)?;
         Ok(App {
             tokens: Tokens::from_config(&config.tokens),
+            oidc,
             config,
             engine,
             metrics,
@@ -275,9 +280,15 @@ impl App {
         }
     }
 
-    /// The actor of a bearer token.
-    pub fn authenticate(&self, token: &str) -> Option<Actor> {
-        self.tokens.authenticate(token)
+    /// The actor of a bearer token: an API token, or a JWT of the configured issuer.
+    pub async fn authenticate(&self, token: &str) -> Result<Actor, oidc::AuthError> {
+        match &self.oidc {
+            Some(o) if oidc::is_jwt(token) => o.verify(token).await,
+            _ => self
+                .tokens
+                .authenticate(token)
+                .ok_or(oidc::AuthError::UnknownToken),
+        }
     }
 
     /// Ids of configured tenants.

@@ -128,6 +128,20 @@ fn semantic_checks_say_what_to_fix() {
             "[[tokens]]\nname = \"t\"\nsha256 = \"sha256:0000000000000000000000000000000000000000000000000000000000000000\"\nroles = [\"viewer\"]",
             "tokens[0] (t)",
         ),
+        (
+            "[oidc]\nissuer = \"https://i.test\"\nalgorithms = [\"HS256\"]",
+            "oidc.algorithms",
+        ),
+        (
+            "[oidc]\nissuer = \"https://i.test\"\nalgorithms = [\"none\"]",
+            "oidc.algorithms",
+        ),
+        ("[oidc]\nissuer = \"ftp://i.test\"", "oidc.issuer"),
+        ("[oidc]\nleeway = \"1h\"", "oidc.leeway"),
+        (
+            "[oidc]\nissuer = \"https://i.test\"\njwks_url = \"https://k\"\njwks_file = \"/k\"",
+            "oidc",
+        ),
     ];
     for (text, origin) in cases {
         let e = load(&layer(text), &BTreeMap::new(), &Overrides::default()).unwrap_err();

@@ -23,6 +23,9 @@ pub enum AuditKind {
     PolicyActivated,
     /// A submission was denied by admission policy.
     AdmissionDenied,
+    /// A bearer token was presented and refused (forged, expired, wrong issuer or audience,
+    /// unknown key, disallowed algorithm, unknown API token).
+    AuthenticationFailed,
 }
 
 /// An audit event as stored.

@@ -17,7 +17,9 @@ use axum::http::request::Parts;
 use super::error::ApiError;
 use crate::app::App;
 use crate::app::guard::{Refused, Subject};
+use crate::app::oidc::AuthError;
 use crate::domain::actor::{Access, Actor, TenantScope};
+use crate::domain::audit::{AuditKind, NewAuditEvent};
 use crate::domain::ids::TenantId;
 
 /// Set when a request consulted the guard.
@@ -51,34 +53,22 @@ impl FromRequestParts<Arc<App>> for Caller {
         parts: &mut Parts,
         app: &Arc<App>,
     ) -> Result<Self, Self::Rejection> {
-        let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
-            return Err(ApiError::unauthenticated(
-                "missing Authorization header: send Authorization: Bearer <token>",
-            ));
-        };
-        let text = value
-            .to_str()
-            .map_err(|_| ApiError::unauthenticated("the Authorization header is not text"))?;
-        let Some((scheme, token)) = text.split_once(' ') else {
-            return Err(ApiError::unauthenticated(
-                "expected Authorization: Bearer <token>",
-            ));
-        };
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Err(ApiError::unauthenticated(format!(
-                "unsupported authorization scheme {scheme:?}; use Bearer"
-            )));
-        }
-        let actor = app
-            .authenticate(token.trim())
-            .ok_or_else(|| ApiError::unauthenticated("the token is not valid"))?;
         let path = parts
             .extensions
             .get::<MatchedPath>()
             .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        let route = format!("{} {path}", parts.method);
+        let actor = match bearer(parts) {
+            Ok(token) => app.authenticate(token).await,
+            Err(e) => Err(e),
+        };
+        let actor = match actor {
+            Ok(a) => a,
+            Err(e) => return Err(refuse_credentials(app, &route, e).await),
+        };
         Ok(Caller {
             actor,
-            route: format!("{} {path}", parts.method),
+            route,
             mark: parts
                 .extensions
                 .get::<GuardMark>()
@@ -86,6 +76,54 @@ impl FromRequestParts<Arc<App>> for Caller {
                 .unwrap_or_default(),
         })
     }
+}
+
+/// The bearer token of a request.
+fn bearer(parts: &Parts) -> Result<&str, AuthError> {
+    let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
+        return Err(AuthError::Missing(
+            "missing Authorization header: send Authorization: Bearer <token>".into(),
+        ));
+    };
+    let text = value
+        .to_str()
+        .map_err(|_| AuthError::Missing("the Authorization header is not text".into()))?;
+    let Some((scheme, token)) = text.split_once(' ') else {
+        return Err(AuthError::Missing(
+            "expected Authorization: Bearer <token>".into(),
+        ));
+    };
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthError::Missing(format!(
+            "unsupported authorization scheme {scheme:?}; use Bearer"
+        )));
+    }
+    Ok(token.trim())
+}
+
+/// Counts a refused request and, when a credential was presented, records it in the audit
+/// log before answering 401.
+async fn refuse_credentials(app: &App, route: &str, e: AuthError) -> ApiError {
+    app.metrics
+        .auth_failures
+        .with_label_values(&[e.reason()])
+        .inc();
+    if !matches!(e, AuthError::Missing(_)) {
+        let event = NewAuditEvent {
+            kind: AuditKind::AuthenticationFailed,
+            tenant: None,
+            actor_tenant: None,
+            actor: "unauthenticated".into(),
+            route: Some(route.to_owned()),
+            decision: None,
+            detail: serde_json::json!({"reason": e.reason(), "message": e.to_string()}),
+        };
+        if let Err(err) = app.engine.audit(event, None).await {
+            tracing::error!(error = %err, "a refused credential could not be audited");
+        }
+        tracing::warn!(route, reason = e.reason(), "bearer token refused");
+    }
+    ApiError::unauthenticated(e.to_string())
 }
 
 fn not_found(kind: &str, id: Option<&str>, tenant: &str) -> ApiError {

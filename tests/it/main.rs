@@ -7,6 +7,7 @@ mod crash;
 mod e2e;
 mod interop;
 mod isolation;
+mod oidc;
 mod policy;
 mod routes;
 mod support;
