@@ -16,13 +16,19 @@ use maestro::domain::actor::{Access, Actor, Role, TenantScope};
 use maestro::domain::ids::TenantId;
 use maestro::domain::validate;
 use maestro::engine::{Engine, EngineConfig, Signing};
+use maestro::policy::{Limits, Policies, PolicyBundle};
 use maestro::store::Store;
 use maestro::telemetry::Metrics;
 
 /// A single-task manifest, as the HTTP API receives it (JSON).
 const HELLO: &str = r#"{"name":"hello","version":"1.0.0","region":"eu-west","tasks":[{"id":"greet","uses":"builtin/echo","with":{"message":"hello"}}]}"#;
 
-fn engine(rt: &tokio::runtime::Runtime, dir: &std::path::Path, alg: Algorithm) -> Engine {
+fn engine(
+    rt: &tokio::runtime::Runtime,
+    dir: &std::path::Path,
+    alg: Algorithm,
+    policies: Arc<Policies>,
+) -> Engine {
     let mut c = Config {
         data_dir: dir.to_owned(),
         ..Config::default()
@@ -40,13 +46,6 @@ fn engine(rt: &tokio::runtime::Runtime, dir: &std::path::Path, alg: Algorithm) -
         },
     );
     let cfg = EngineConfig::from_config(&c).unwrap();
-    let policies = Arc::new(
-        maestro::policy::Policies::load_appliance(
-            maestro::policy::PolicyBundle::embedded(),
-            maestro::policy::Limits::default(),
-        )
-        .unwrap(),
-    );
     rt.block_on(async {
         let store = Arc::new(Store::open(dir).unwrap());
         let signing = Signing {
@@ -108,25 +107,52 @@ fn pipeline(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
-    for alg in [Algorithm::Ed25519, Algorithm::EcdsaP256] {
+    let shipped =
+        Arc::new(Policies::load_appliance(PolicyBundle::embedded(), Limits::default()).unwrap());
+    // The same pipeline with policies that decide nothing, to price policy evaluation.
+    let mut trivial = PolicyBundle::embedded();
+    trivial.files.clear();
+    for package in ["isolation", "admission", "residency"] {
+        trivial.files.insert(
+            format!("{package}.rego"),
+            format!("package mc.{package}\n\nallow := true\n\ndeny := set()\n"),
+        );
+    }
+    let trivial = Arc::new(Policies::load_appliance(trivial, Limits::default()).unwrap());
+    for (label, alg, policies, in_flights) in [
+        (
+            "ed25519",
+            Algorithm::Ed25519,
+            &shipped,
+            &[256usize, 1024][..],
+        ),
+        (
+            "ecdsa-p256",
+            Algorithm::EcdsaP256,
+            &shipped,
+            &[256, 1024][..],
+        ),
+        (
+            "ed25519-no-policy",
+            Algorithm::Ed25519,
+            &trivial,
+            &[256][..],
+        ),
+    ] {
         let dir = tempfile::tempdir().unwrap();
-        let engine = engine(&rt, dir.path(), alg);
+        let engine = engine(&rt, dir.path(), alg, policies.clone());
         const N: usize = 5000;
-        for in_flight in [256usize, 1024] {
+        for &in_flight in in_flights {
             group.throughput(Throughput::Elements(N as u64));
-            group.bench_with_input(
-                BenchmarkId::new(alg.as_str(), in_flight),
-                &in_flight,
-                |b, &k| {
-                    b.iter_custom(|iters| {
-                        let start = Instant::now();
-                        for _ in 0..iters {
-                            rt.block_on(run_many(&engine, N, k));
-                        }
-                        start.elapsed()
-                    })
-                },
-            );
+            group.bench_with_input(BenchmarkId::new(label, in_flight), &in_flight, |b, &k| {
+                b.iter_custom(|iters| {
+                    let start = Instant::now();
+                    for _ in 0..iters {
+                        rt.block_on(run_many(&engine, N, k));
+                    }
+                    start.elapsed()
+                })
+            });
         }
         rt.block_on(engine.shutdown(Duration::from_secs(10)));
     }
