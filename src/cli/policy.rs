@@ -309,18 +309,26 @@ async fn all_events(
                 }
             }
         }
-        None => {
-            let local = open_local(target, config_file)?;
-            let r = local.store.read()?;
-            Ok(match &target.tenant {
-                None => r.audit_all(None, usize::MAX)?,
-                Some(t) => {
-                    let id = TenantId::new(t).map_err(|e| fail(Exit::Usage, e.to_string()))?;
-                    r.audit_of(&TenantScope::system(id, Access::Read), None, usize::MAX)?
-                }
-            })
-        }
+        None => local_events(target, config_file, None, usize::MAX),
     }
+}
+
+/// Audit events of the local data directory after `after`, at most `limit`.
+fn local_events(
+    target: &Target,
+    config_file: Option<&Path>,
+    after: Option<u64>,
+    limit: usize,
+) -> anyhow::Result<Vec<AuditEvent>> {
+    let local = open_local(target, config_file)?;
+    let r = local.store.read()?;
+    Ok(match &target.tenant {
+        None => r.audit_all(after, limit)?,
+        Some(t) => {
+            let id = TenantId::new(t).map_err(|e| fail(Exit::Usage, e.to_string()))?;
+            r.audit_of(&TenantScope::system(id, Access::Read), after, limit)?
+        }
+    })
 }
 
 /// `maestro audit …`
@@ -346,12 +354,7 @@ pub async fn audit(
                     let page: Value = c.get("/api/v1/audit", &q).await?;
                     serde_json::from_value(page["items"].clone())?
                 }
-                None => {
-                    let mut all = all_events(&target, config_file).await?;
-                    all.retain(|e| after.is_none_or(|a| e.seq > a));
-                    all.truncate(limit);
-                    all
-                }
+                None => local_events(&target, config_file, after, limit)?,
             };
             out.print(&json!({ "items": items }), || audit_text(&items));
             Ok(Exit::Ok)

@@ -172,7 +172,6 @@ impl Caller {
         kind: &str,
         id: Option<&str>,
     ) -> Result<TenantScope, ApiError> {
-        self.mark.set();
         let named = match named {
             Some(t) => Some(TenantId::new(t).map_err(|_| not_found(kind, id, t))?),
             None => None,
