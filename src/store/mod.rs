@@ -8,6 +8,7 @@
 
 mod codec;
 mod read;
+mod scan;
 mod tables;
 mod write;
 
@@ -17,6 +18,7 @@ use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMet
 use serde::{Deserialize, Serialize};
 
 pub use read::{ListQuery, Page, Reader};
+pub use scan::{BoundaryScan, TenantRecords};
 
 pub use write::Writer;
 

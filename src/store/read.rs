@@ -44,7 +44,7 @@ pub struct Page<T> {
 
 /// A consistent snapshot of the store.
 pub struct Reader {
-    txn: ReadTransaction,
+    pub(super) txn: ReadTransaction,
 }
 
 /// Reads stored log hashes for proofs.
@@ -371,6 +371,21 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// Archived evidence of the scope's tenant, or of the appliance for `None` (callers
+    /// check appliance-wide access first).
+    pub fn evidence(
+        &self,
+        owner: Option<&TenantScope>,
+        id: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.txn.open_table(EVIDENCE)?;
+        let owner = owner.map_or(APPLIANCE_OWNER, |s| s.tenant().as_str());
+        table
+            .get((owner, id))?
+            .map(|v| codec::decode_bytes(v.value()))
+            .transpose()
     }
 
     /// Every public key that ever signed.

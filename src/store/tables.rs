@@ -60,3 +60,10 @@ pub const AUDIT: TableDefinition<u64, &[u8]> = TableDefinition::new("audit");
 /// (tenant, audit sequence) → (): audit events about a tenant's data.
 pub const AUDIT_BY_TENANT: TableDefinition<(&str, u64), ()> =
     TableDefinition::new("audit_by_tenant");
+
+/// (owner, evidence id) → compressed bytes: archived evidence (signed reports). The owner is
+/// a tenant id, or [`APPLIANCE_OWNER`] for evidence about the whole appliance. Write-once.
+pub const EVIDENCE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("evidence");
+
+/// Owner key of appliance-wide evidence (not a valid tenant id).
+pub const APPLIANCE_OWNER: &str = "*";

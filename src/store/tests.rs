@@ -329,3 +329,86 @@ fn artifacts_are_content_addressed_per_tenant() {
             .is_err()
     );
 }
+
+/// An envelope whose statement names `tenant` and `id`.
+fn envelope(tenant: &str, id: &str) -> Box<serde_json::value::RawValue> {
+    use base64::Engine as _;
+    let statement =
+        serde_json::json!({"predicate": {"tenant": tenant, "executionId": id}}).to_string();
+    let payload = base64::engine::general_purpose::STANDARD.encode(statement);
+    serde_json::value::RawValue::from_string(
+        serde_json::json!({"payload": payload, "payloadType": "x", "signatures": []}).to_string(),
+    )
+    .unwrap()
+}
+
+#[test]
+fn the_boundary_scan_finds_records_that_name_another_tenant() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for (i, tenant) in ["acme", "acme", "globex"].into_iter().enumerate() {
+        let e = exec(tenant, "w");
+        store
+            .write(|w| {
+                w.put_execution(&scope(tenant), &e)?;
+                w.append_receipt(
+                    &scope(tenant),
+                    &e.id,
+                    format!("s{i}").as_bytes(),
+                    envelope(tenant, e.id.as_str()),
+                    "k".into(),
+                )
+            })
+            .unwrap();
+    }
+    let clean = store.read().unwrap().boundary_scan().unwrap();
+    assert_eq!(clean.problems, Vec::<String>::new());
+    assert_eq!(clean.tenants["acme"].executions, 2);
+    assert_eq!(clean.tenants["acme"].receipts, 2);
+    assert_eq!(clean.tenants["globex"].receipts, 1);
+    assert_eq!(clean.log_leaves, 3);
+    assert!(clean.checked >= 9, "{}", clean.checked);
+
+    // A receipt filed under acme whose signed statement names globex.
+    let e = exec("acme", "w");
+    store
+        .write(|w| {
+            w.put_execution(&scope("acme"), &e)?;
+            w.append_receipt(
+                &scope("acme"),
+                &e.id,
+                b"planted",
+                envelope("globex", e.id.as_str()),
+                "k".into(),
+            )
+        })
+        .unwrap();
+    let scan = store.read().unwrap().boundary_scan().unwrap();
+    assert_eq!(scan.problem_count, 1, "{:?}", scan.problems);
+    assert!(
+        scan.problems[0].contains("signs tenant globex"),
+        "{:?}",
+        scan.problems
+    );
+}
+
+#[test]
+fn evidence_is_written_once_under_its_owner() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    store
+        .write(|w| w.put_evidence(Some(&scope("acme")), "rep_1", b"report"))
+        .unwrap();
+    store
+        .write(|w| w.put_evidence(None, "rep_1", b"appliance report"))
+        .unwrap();
+    let again = store.write(|w| w.put_evidence(Some(&scope("acme")), "rep_1", b"other"));
+    assert!(again.unwrap_err().to_string().contains("never rewritten"));
+    let r = store.read().unwrap();
+    assert_eq!(
+        r.evidence(Some(&scope("acme")), "rep_1").unwrap().unwrap(),
+        b"report"
+    );
+    assert_eq!(r.evidence(None, "rep_1").unwrap().unwrap(), b"appliance report");
+    assert!(r.evidence(Some(&scope("globex")), "rep_1").unwrap().is_none());
+}

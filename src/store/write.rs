@@ -36,6 +36,7 @@ pub struct Writer<'t> {
     policies: Table<'t, &'static str, &'static [u8]>,
     audit: Table<'t, u64, &'static [u8]>,
     audit_by_tenant: Table<'t, (&'static str, u64), ()>,
+    evidence: Table<'t, (&'static str, &'static str), &'static [u8]>,
     log_size: u64,
     next_change: u64,
 }
@@ -119,6 +120,7 @@ impl<'t> Writer<'t> {
             policies: txn.open_table(POLICIES)?,
             audit: txn.open_table(AUDIT)?,
             audit_by_tenant: txn.open_table(AUDIT_BY_TENANT)?,
+            evidence: txn.open_table(EVIDENCE)?,
             log_size,
             next_change,
         })
@@ -372,6 +374,25 @@ impl<'t> Writer<'t> {
                 .insert((tenant.as_str(), sealed.seq), ())?;
         }
         Ok(sealed)
+    }
+
+    /// Archives evidence under its owner: the scope's tenant, or the appliance for `None`.
+    /// Evidence is written once; an id that exists is refused.
+    pub fn put_evidence(
+        &mut self,
+        owner: Option<&TenantScope>,
+        id: &str,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let owner = owner.map_or(APPLIANCE_OWNER, |s| s.tenant().as_str());
+        if self.evidence.get((owner, id))?.is_some() {
+            return Err(StoreError::Invalid(format!(
+                "evidence {id} exists and is never rewritten"
+            )));
+        }
+        self.evidence
+            .insert((owner, id), codec::encode_bytes(bytes).as_slice())?;
+        Ok(())
     }
 
     /// Sets a metadata value.
