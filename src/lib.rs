@@ -10,6 +10,7 @@ pub mod config;
 pub mod domain;
 pub mod engine;
 pub mod http;
+pub mod pdf;
 pub mod policy;
 pub mod store;
 pub mod telemetry;

@@ -6,6 +6,7 @@ pub mod demo;
 pub mod guard;
 pub mod oidc;
 pub mod replay;
+pub mod report;
 pub mod tokens;
 pub mod workflows;
 

@@ -349,6 +349,46 @@ impl Oidc {
 }
 
 /// The header's `alg`, read before anything else so `none` and HMAC are refused by name.
+/// Tokens an attacker could forge for `claims`: unsigned (`alg: none`), HMAC-signed with a
+/// guessed secret, and ES256-signed by a key no issuer published. The isolation report
+/// presents each and expects a refusal.
+pub fn forged_tokens(claims: &Value) -> Vec<(&'static str, String)> {
+    let b64 = |v: &Value| {
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string().as_bytes())
+    };
+    let mut out = vec![(
+        "an unsigned JWT (alg none)",
+        format!(
+            "{}.{}.",
+            b64(&serde_json::json!({"alg": "none", "typ": "JWT"})),
+            b64(claims)
+        ),
+    )];
+    let secret: [u8; 32] = rand::random();
+    if let Ok(t) = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(Algorithm::HS256),
+        claims,
+        &jsonwebtoken::EncodingKey::from_secret(&secret),
+    ) {
+        out.push(("a JWT signed with HMAC (HS256)", t));
+    }
+    let forged =
+        crate::attest::keys::SigningKey::generate(crate::attest::keys::Algorithm::EcdsaP256)
+            .and_then(|k| k.to_pem());
+    let der = forged.ok().and_then(|pem| {
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        base64::engine::general_purpose::STANDARD.decode(body).ok()
+    });
+    if let Some(der) = der
+        && let key = jsonwebtoken::EncodingKey::from_ec_der(&der)
+        && let Ok(t) =
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(Algorithm::ES256), claims, &key)
+    {
+        out.push(("a JWT signed by a key the issuer never published", t));
+    }
+    out
+}
+
 fn header_algorithm(token: &str) -> Result<String, AuthError> {
     let header = token
         .split('.')

@@ -1,7 +1,11 @@
 //! API tokens: generation (shown once), SHA-256 hashes in config, and lookup of the actor a
-//! bearer token stands for.
+//! bearer token stands for. Probe tokens (the isolation report's identities) live in memory
+//! only while their [`ProbeToken`] does.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
 
 use rand::RngExt as _;
 use sha2::{Digest as _, Sha256};
@@ -17,6 +21,26 @@ pub const PREFIX: &str = "mct_";
 #[derive(Debug, Clone, Default)]
 pub struct Tokens {
     by_hash: HashMap<[u8; 32], Actor>,
+    probes: Arc<RwLock<HashMap<[u8; 32], Actor>>>,
+}
+
+/// Prefix of probe actors' subjects; no configured token or issuer can produce it.
+pub const PROBE_SUBJECT: &str = "probe:";
+
+/// A token that authenticates as a probe actor until dropped.
+pub struct ProbeToken {
+    /// The bearer token.
+    pub token: String,
+    /// The actor it stands for.
+    pub actor: Actor,
+    hash: [u8; 32],
+    probes: Arc<RwLock<HashMap<[u8; 32], Actor>>>,
+}
+
+impl Drop for ProbeToken {
+    fn drop(&mut self) {
+        self.probes.write().remove(&self.hash);
+    }
 }
 
 /// `sha256:<hex>` of a token, as written in config.
@@ -49,7 +73,33 @@ impl Tokens {
                 },
             );
         }
-        Tokens { by_hash }
+        Tokens {
+            by_hash,
+            probes: Arc::default(),
+        }
+    }
+
+    /// A fresh token for a probe actor (subject `probe:<name>`), valid until dropped.
+    pub fn issue_probe(
+        &self,
+        name: &str,
+        tenant: Option<TenantId>,
+        roles: Vec<Role>,
+    ) -> ProbeToken {
+        let token = generate();
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let actor = Actor {
+            subject: format!("{PROBE_SUBJECT}{name}"),
+            tenant,
+            roles,
+        };
+        self.probes.write().insert(hash, actor.clone());
+        ProbeToken {
+            token,
+            actor,
+            hash,
+            probes: self.probes.clone(),
+        }
     }
 
     /// The actor of a bearer token, if the token is known.
@@ -58,7 +108,10 @@ impl Tokens {
             return None;
         }
         let h: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        self.by_hash.get(&h).cloned()
+        self.by_hash
+            .get(&h)
+            .cloned()
+            .or_else(|| self.probes.read().get(&h).cloned())
     }
 
     /// Number of tokens.
@@ -107,6 +160,11 @@ mod tests {
         assert_eq!(actor.tenant.unwrap().as_str(), "acme");
         assert!(tokens.authenticate("mct_wrong").is_none());
         assert!(tokens.authenticate(&"x".repeat(10_000)).is_none());
+        let probe = tokens.issue_probe("r/acme", None, vec![Role::Viewer]);
+        let t = probe.token.clone();
+        assert_eq!(tokens.authenticate(&t).unwrap().subject, "probe:r/acme");
+        drop(probe);
+        assert!(tokens.authenticate(&t).is_none());
         let text = toml_entry(&config_entry("ci", Some("acme"), &[Role::Operator], &token));
         let parsed: toml::Table = text.parse().unwrap();
         assert_eq!(parsed["tokens"][0]["roles"][0].as_str(), Some("operator"));

@@ -125,14 +125,24 @@ pub(super) struct Local {
 }
 
 /// Opens the data directory of `target` (or the configured one).
-pub(super) fn open_local(target: &Target, config_file: Option<&Path>) -> anyhow::Result<Local> {
+/// The configuration of the local data directory (`--data-dir` over the config layers).
+pub(super) fn local_config(
+    target: &Target,
+    config_file: Option<&Path>,
+) -> anyhow::Result<crate::config::Config> {
     let overrides = Overrides {
         data_dir: target.data_dir.clone(),
         ..Overrides::default()
     };
-    let config = app::resolve_config(config_file, &super::env_map(), &overrides)
-        .map_err(|e| fail(Exit::Usage, e.to_string()))?
-        .config;
+    Ok(
+        app::resolve_config(config_file, &super::env_map(), &overrides)
+            .map_err(|e| fail(Exit::Usage, e.to_string()))?
+            .config,
+    )
+}
+
+pub(super) fn open_local(target: &Target, config_file: Option<&Path>) -> anyhow::Result<Local> {
+    let config = local_config(target, config_file)?;
     if !config.data_dir.join(crate::store::DB_FILE).exists() {
         return Err(fail(
             Exit::NotFound,

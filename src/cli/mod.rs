@@ -5,6 +5,7 @@ mod client;
 mod inspect;
 mod output;
 mod policy;
+mod report;
 mod run;
 mod serve;
 mod verify;
@@ -143,6 +144,9 @@ pub enum Command {
     /// Read and verify the hash-linked audit log.
     #[command(subcommand)]
     Audit(policy::AuditCommand),
+    /// Reports on the live appliance: the tenant isolation report.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Create API tokens.
     #[command(subcommand)]
     Token(inspect::TokenCommand),
@@ -170,6 +174,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Keys(c) => inspect::keys(c, cli.config.as_deref(), &out).await,
         Command::Log(c) => inspect::log(c, cli.config.as_deref(), &out).await,
         Command::Token(c) => inspect::token(c, &out),
+        Command::Report(c) => report::report(c, cli.config.as_deref(), &out).await,
         Command::Policy(c) => policy::policy(c, cli.config.as_deref(), &out).await,
         Command::Audit(c) => policy::audit(c, cli.config.as_deref(), &out).await,
         Command::Schema => {

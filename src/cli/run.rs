@@ -10,9 +10,9 @@ use serde_json::json;
 use super::client::Client;
 use super::output::{execution_text, exit_for};
 use super::{Exit, Output, Target, fail};
-use crate::app::{self, App, workflows};
+use crate::app::{App, workflows};
 use crate::attest::receipt::ReceiptBundle;
-use crate::config::{Overrides, TenantConfig};
+use crate::config::TenantConfig;
 use crate::domain::actor::{Access, Actor, Role};
 use crate::domain::duration;
 use crate::domain::execution::Execution;
@@ -234,13 +234,7 @@ async fn run_local(
     wait: Duration,
     out: &Output,
 ) -> anyhow::Result<Exit> {
-    let overrides = Overrides {
-        data_dir: args.target.data_dir.clone(),
-        ..Overrides::default()
-    };
-    let mut config = app::resolve_config(config_file, &super::env_map(), &overrides)
-        .map_err(|e| fail(Exit::Usage, e.to_string()))?
-        .config;
+    let mut config = super::inspect::local_config(&args.target, config_file)?;
     if config.tenants.is_empty() {
         config
             .tenants

@@ -26,6 +26,8 @@ pub enum AuditKind {
     /// A bearer token was presented and refused (forged, expired, wrong issuer or audience,
     /// unknown key, disallowed algorithm, unknown API token).
     AuthenticationFailed,
+    /// Evidence (a signed report) was archived.
+    EvidenceArchived,
 }
 
 /// An audit event as stored.

@@ -11,4 +11,5 @@ pub mod expr;
 pub mod ids;
 pub mod manifest;
 pub mod receipt;
+pub mod report;
 pub mod validate;

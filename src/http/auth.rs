@@ -180,6 +180,13 @@ impl Caller {
             .actor
             .target_tenant(named.as_ref())
             .map_err(|_| tenant_required())?;
+        if !app.engine.config().tenants.contains_key(&tenant) {
+            // No such tenant: nothing to guard and nothing to record (a name nobody serves
+            // must not grow a namespace of decisions); the answer is the one another
+            // tenant's name gets.
+            self.mark.set();
+            return Err(not_found(kind, id, tenant.as_str()));
+        }
         self.guard(app, &tenant, action, kind, id).await
     }
 

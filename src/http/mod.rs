@@ -7,6 +7,8 @@ pub mod error;
 mod executions;
 mod log;
 mod meta;
+pub mod probe;
+mod reports;
 pub mod router;
 
 use std::sync::Arc;

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
-use super::{audit, executions, log, meta};
+use super::{audit, executions, log, meta, reports};
 use crate::app::App;
 
 /// Who may call a route.
@@ -406,6 +406,53 @@ pub fn routes() -> Vec<Route> {
                 r
             },
             handler: get(audit::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/reports/isolation",
+            summary: "Runs the tenant isolation checks against the live appliance and archives the signed report",
+            auth: Auth::Token,
+            params: &[TENANT],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    Resp {
+                        status: 201,
+                        description: "The report, its digest and its DSSE envelope (archived)",
+                        body: Some((JSON, schema::<crate::app::report::ArchivedReport>)),
+                    },
+                    error(403, "The token's roles do not grant auditing"),
+                    error(503, "The report could not be archived"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: post(reports::create),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/reports/isolation/{id}",
+            summary: "An archived isolation report, its signature checked",
+            auth: Auth::Token,
+            params: &[
+                Param {
+                    name: "id",
+                    location: "path",
+                    required: true,
+                    kind: "string",
+                    description: "Report id (ir_…)",
+                },
+                TENANT,
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![ok::<crate::app::report::ArchivedReport>(
+                    "The archived report",
+                )];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(reports::get),
         },
         Route {
             method: Method::GET,

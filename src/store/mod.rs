@@ -18,7 +18,7 @@ use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMet
 use serde::{Deserialize, Serialize};
 
 pub use read::{ListQuery, Page, Reader};
-pub use scan::{BoundaryScan, TenantRecords};
+pub use scan::{Area, BoundaryScan, ScanProblem, TenantRecords};
 
 pub use write::Writer;
 

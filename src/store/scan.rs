@@ -45,19 +45,48 @@ pub struct BoundaryScan {
     /// Records checked.
     pub checked: u64,
     /// Problems found (at most 100 listed).
-    pub problems: Vec<String>,
+    pub problems: Vec<ScanProblem>,
     /// Number of problems found.
     pub problem_count: u64,
     /// Leaves of the transparency log.
     pub log_leaves: u64,
 }
 
+/// Which boundary a problem breaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Area {
+    /// Tenant-keyed records: executions, decisions, audit events.
+    Namespaces,
+    /// Queue entries of executions not yet final.
+    Queues,
+    /// Receipts, their chains, the digest index and the log.
+    Storage,
+}
+
+/// One problem of a scan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ScanProblem {
+    /// The boundary it breaks.
+    pub area: Area,
+    /// What is wrong, naming the records.
+    pub message: String,
+}
+
 impl BoundaryScan {
-    fn problem(&mut self, message: String) {
+    fn problem(&mut self, area: Area, message: String) {
         self.problem_count += 1;
         if self.problems.len() < MAX_LISTED {
-            self.problems.push(message);
+            self.problems.push(ScanProblem { area, message });
         }
+    }
+
+    /// Problems of one area.
+    pub fn problems_of(&self, area: Area) -> impl Iterator<Item = &str> {
+        self.problems
+            .iter()
+            .filter(move |p| p.area == area)
+            .map(|p| p.message.as_str())
     }
 
     fn tenant(&mut self, t: &str) -> &mut TenantRecords {
@@ -96,11 +125,17 @@ impl Reader {
             scan.tenant(t).executions += 1;
             match codec::decode::<Execution>(v.value()) {
                 Ok(e) if e.tenant.as_str() == t && e.id.as_str() == id => {}
-                Ok(e) => scan.problem(format!(
-                    "execution {id} under tenant {t} names tenant {} and id {}",
-                    e.tenant, e.id
-                )),
-                Err(e) => scan.problem(format!("execution {id} under tenant {t}: {e}")),
+                Ok(e) => scan.problem(
+                    Area::Namespaces,
+                    format!(
+                        "execution {id} under tenant {t} names tenant {} and id {}",
+                        e.tenant, e.id
+                    ),
+                ),
+                Err(e) => scan.problem(
+                    Area::Namespaces,
+                    format!("execution {id} under tenant {t}: {e}"),
+                ),
             }
         }
         let by_status = self.txn.open_table(EXECUTIONS_BY_STATUS)?;
@@ -109,7 +144,7 @@ impl Reader {
             let (t, status, id) = k.value();
             scan.checked += 1;
             if executions.get((t, id))?.is_none() {
-                scan.problem(format!(
+                scan.problem(Area::Namespaces, format!(
                     "status index {status} lists execution {id} under tenant {t}, which holds no such execution"
                 ));
             }
@@ -121,9 +156,10 @@ impl Reader {
             scan.checked += 1;
             scan.tenant(t).active += 1;
             if executions.get((t, id))?.is_none() {
-                scan.problem(format!(
-                    "queue entry {id} under tenant {t} has no execution in that tenant"
-                ));
+                scan.problem(
+                    Area::Queues,
+                    format!("queue entry {id} under tenant {t} has no execution in that tenant"),
+                );
             }
         }
         let decisions = self.txn.open_table(DECISIONS)?;
@@ -133,20 +169,26 @@ impl Reader {
             scan.checked += 1;
             scan.tenant(t).decisions += 1;
             match codec::decode::<Decision>(v.value()) {
-                Ok(d) if d.tenant.as_str() != t || d.id.as_str() != id => scan.problem(format!(
-                    "decision {id} under tenant {t} names tenant {} and id {}",
-                    d.tenant, d.id
-                )),
+                Ok(d) if d.tenant.as_str() != t || d.id.as_str() != id => scan.problem(
+                    Area::Namespaces,
+                    format!(
+                        "decision {id} under tenant {t} names tenant {} and id {}",
+                        d.tenant, d.id
+                    ),
+                ),
                 Ok(d) => {
                     if let Some(x) = &d.execution
                         && executions.get((t, x.as_str()))?.is_none()
                     {
-                        scan.problem(format!(
+                        scan.problem(Area::Namespaces, format!(
                             "decision {id} under tenant {t} governs execution {x}, which is not in that tenant"
                         ));
                     }
                 }
-                Err(e) => scan.problem(format!("decision {id} under tenant {t}: {e}")),
+                Err(e) => scan.problem(
+                    Area::Namespaces,
+                    format!("decision {id} under tenant {t}: {e}"),
+                ),
             }
         }
         let receipts = self.txn.open_table(RECEIPTS)?;
@@ -158,23 +200,27 @@ impl Reader {
             scan.checked += 1;
             scan.tenant(t).receipts += 1;
             if executions.get((t, id))?.is_none() {
-                scan.problem(format!(
-                    "receipt of {id} under tenant {t} has no execution in that tenant"
-                ));
+                scan.problem(
+                    Area::Storage,
+                    format!("receipt of {id} under tenant {t} has no execution in that tenant"),
+                );
             }
             let r: StoredReceipt = match codec::decode(v.value()) {
                 Ok(r) => r,
                 Err(e) => {
-                    scan.problem(format!("receipt of {id} under tenant {t}: {e}"));
+                    scan.problem(
+                        Area::Storage,
+                        format!("receipt of {id} under tenant {t}: {e}"),
+                    );
                     continue;
                 }
             };
             match statement_names(&r) {
                 Some((st, sid)) if st == t && sid == id => {}
-                Some((st, sid)) => scan.problem(format!(
+                Some((st, sid)) => scan.problem(Area::Storage, format!(
                     "receipt of {id} under tenant {t} signs tenant {st} and execution {sid}"
                 )),
-                None => scan.problem(format!(
+                None => scan.problem(Area::Storage, format!(
                     "receipt of {id} under tenant {t}: the signed statement does not name its tenant"
                 )),
             }
@@ -182,19 +228,22 @@ impl Reader {
                 Some(l) if l.value() == (t, id) => {}
                 Some(l) => {
                     let (lt, lid) = l.value();
-                    scan.problem(format!(
+                    scan.problem(Area::Storage, format!(
                         "receipt of {id} under tenant {t} claims log leaf {} which holds {lid} of tenant {lt}",
                         r.log_index
                     ));
                 }
-                None => scan.problem(format!(
-                    "receipt of {id} under tenant {t} claims log leaf {}, which does not exist",
-                    r.log_index
-                )),
+                None => scan.problem(
+                    Area::Storage,
+                    format!(
+                        "receipt of {id} under tenant {t} claims log leaf {}, which does not exist",
+                        r.log_index
+                    ),
+                ),
             }
             match by_digest.get((t, r.digest.hex().as_str()))? {
                 Some(x) if x.value() == id => {}
-                _ => scan.problem(format!(
+                _ => scan.problem(Area::Storage, format!(
                     "receipt of {id} under tenant {t} is missing from that tenant's digest index"
                 )),
             }
@@ -204,7 +253,7 @@ impl Reader {
             let (t, digest) = k.value();
             scan.checked += 1;
             if receipts.get((t, v.value()))?.is_none() {
-                scan.problem(format!(
+                scan.problem(Area::Storage, format!(
                     "digest {digest} under tenant {t} points to {}, which has no receipt in that tenant",
                     v.value()
                 ));
@@ -218,7 +267,7 @@ impl Reader {
             let head = decode_head(v.value())?;
             let count = scan.tenants.get(t).map_or(0, |r| r.receipts);
             if head.count != count {
-                scan.problem(format!(
+                scan.problem(Area::Storage, format!(
                     "tenant {t}'s receipt chain counts {} receipts but the tenant holds {count}",
                     head.count
                 ));
@@ -227,10 +276,13 @@ impl Reader {
         scan.log_leaves = leaves.len()?;
         let total: u64 = scan.tenants.values().map(|r| r.receipts).sum();
         if scan.log_leaves != total {
-            scan.problem(format!(
-                "the log has {} leaves but tenants hold {total} receipts",
-                scan.log_leaves
-            ));
+            scan.problem(
+                Area::Storage,
+                format!(
+                    "the log has {} leaves but tenants hold {total} receipts",
+                    scan.log_leaves
+                ),
+            );
         }
         let artifacts = self.txn.open_table(ARTIFACTS)?;
         for row in artifacts.iter()? {
@@ -248,14 +300,18 @@ impl Reader {
             match audit.get(seq)? {
                 Some(v) => match codec::decode::<AuditEvent>(v.value()) {
                     Ok(e) if e.tenant.as_ref().is_some_and(|et| et.as_str() == t) => {}
-                    Ok(_) => scan.problem(format!(
-                        "audit event {seq} is indexed under tenant {t} but concerns another"
-                    )),
-                    Err(e) => scan.problem(format!("audit event {seq}: {e}")),
+                    Ok(_) => scan.problem(
+                        Area::Namespaces,
+                        format!(
+                            "audit event {seq} is indexed under tenant {t} but concerns another"
+                        ),
+                    ),
+                    Err(e) => scan.problem(Area::Namespaces, format!("audit event {seq}: {e}")),
                 },
-                None => scan.problem(format!(
-                    "audit index of tenant {t} lists event {seq}, which does not exist"
-                )),
+                None => scan.problem(
+                    Area::Namespaces,
+                    format!("audit index of tenant {t} lists event {seq}, which does not exist"),
+                ),
             }
         }
         Ok(scan)

@@ -362,7 +362,7 @@ fn the_boundary_scan_finds_records_that_name_another_tenant() {
             .unwrap();
     }
     let clean = store.read().unwrap().boundary_scan().unwrap();
-    assert_eq!(clean.problems, Vec::<String>::new());
+    assert_eq!(clean.problems, vec![]);
     assert_eq!(clean.tenants["acme"].executions, 2);
     assert_eq!(clean.tenants["acme"].receipts, 2);
     assert_eq!(clean.tenants["globex"].receipts, 1);
@@ -386,7 +386,10 @@ fn the_boundary_scan_finds_records_that_name_another_tenant() {
     let scan = store.read().unwrap().boundary_scan().unwrap();
     assert_eq!(scan.problem_count, 1, "{:?}", scan.problems);
     assert!(
-        scan.problems[0].contains("signs tenant globex"),
+        scan.problems_of(Area::Storage)
+            .next()
+            .unwrap()
+            .contains("signs tenant globex"),
         "{:?}",
         scan.problems
     );
@@ -409,6 +412,13 @@ fn evidence_is_written_once_under_its_owner() {
         r.evidence(Some(&scope("acme")), "rep_1").unwrap().unwrap(),
         b"report"
     );
-    assert_eq!(r.evidence(None, "rep_1").unwrap().unwrap(), b"appliance report");
-    assert!(r.evidence(Some(&scope("globex")), "rep_1").unwrap().is_none());
+    assert_eq!(
+        r.evidence(None, "rep_1").unwrap().unwrap(),
+        b"appliance report"
+    );
+    assert!(
+        r.evidence(Some(&scope("globex")), "rep_1")
+            .unwrap()
+            .is_none()
+    );
 }

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::TestApp;
+use crate::support::{TestApp, which};
 
 fn harness() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/sigstore")
@@ -142,14 +142,6 @@ async fn metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stderr)
     );
     t.stop().await;
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|d| PathBuf::from(d).join(name))
-        .find(|p| p.is_file())
 }
 
 /// The receipt format can be checked without Maestro: `scripts/verify-receipt-without-maestro`

@@ -10,5 +10,6 @@ mod interop;
 mod isolation;
 mod oidc;
 mod policy;
+mod report;
 mod routes;
 mod support;
