@@ -2,6 +2,7 @@
 //! single-task executions, and latency percentiles at a fixed offered rate.
 //!
 //! `cargo bench --bench load -- [--rate 1000] [--duration 20s] [--clients 64] [--server URL --token T]`
+//! `cargo bench --bench load -- --noisy [--quota 50] [--duration 20s]`
 //!
 //! Without `--server`, it starts `maestro serve` (the binary built with this bench) on a fresh
 //! data directory with one tenant, and stops it at the end. Phases:
@@ -11,6 +12,12 @@
 //!    the 202 (the execution is durable: accepted and group-committed);
 //! 3. open loop at `--rate` per second with `?wait=60s`: latency from sending the request to
 //!    the answer carrying the receipt (durable, signed, logged).
+//!
+//! With `--noisy`, the fairness run instead: tenants `steady` and `noisy`, each limited to
+//! `--quota` submissions per second (burst the same). `steady` submits at half its quota and
+//! waits for each receipt, first alone (the baseline), then while `noisy` floods at 10x its
+//! quota; it reports `steady`'s latency both times and their p99 ratio, and how `noisy` was
+//! answered (202 accepted, 429 with `Retry-After`).
 //!
 //! The load generator shares the machine's cores with the server; figures are for both.
 
@@ -23,6 +30,8 @@ use parking_lot::Mutex;
 const MANIFEST: &str = r#"{"manifest":{"name":"hello","version":"1.0.0","region":"eu-west","tasks":[{"id":"greet","uses":"builtin/echo","with":{"message":"hello"}}]}}"#;
 
 struct Args {
+    noisy: bool,
+    quota: u64,
     rate: u64,
     duration: Duration,
     clients: usize,
@@ -32,6 +41,8 @@ struct Args {
 
 fn parse_args() -> Args {
     let mut a = Args {
+        noisy: false,
+        quota: 50,
         rate: 1000,
         duration: Duration::from_secs(20),
         clients: 64,
@@ -43,6 +54,12 @@ fn parse_args() -> Args {
     while i < argv.len() {
         let val = || argv.get(i + 1).cloned().unwrap_or_default();
         match argv[i].as_str() {
+            "--noisy" => {
+                a.noisy = true;
+                i += 1;
+                continue;
+            }
+            "--quota" => a.quota = val().parse().expect("--quota N"),
             "--rate" => a.rate = val().parse().expect("--rate N"),
             "--duration" => {
                 a.duration = maestro::domain::duration::parse(&val()).expect("--duration like 20s")
@@ -73,15 +90,16 @@ impl Drop for Server {
     }
 }
 
-fn start_server() -> (Server, String, String) {
+/// Starts `maestro serve` with these tenants (name, per-tenant quota or unlimited); returns
+/// an operator token per tenant.
+fn start_server(tenants: &[(&str, Option<u64>)]) -> (Server, String, Vec<String>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let token = maestro::app::tokens::generate();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
-    let config = format!(
+    let mut config = format!(
         r#"data_dir = "{data}"
 listen = "127.0.0.1:{port}"
 [log]
@@ -93,16 +111,22 @@ global_burst = 1000000
 tenant_rate = 1000000
 tenant_burst = 1000000
 queue_per_tenant = 1000000
-[tenants.load]
-[[tokens]]
-name = "load"
-sha256 = "{hash}"
-tenant = "load"
-roles = ["operator"]
 "#,
         data = dir.path().join("data").display(),
-        hash = maestro::app::tokens::hash_line(&token),
     );
+    let mut tokens = Vec::new();
+    for (name, quota) in tenants {
+        let token = maestro::app::tokens::generate();
+        config.push_str(&format!("[tenants.{name}]\n"));
+        if let Some(q) = quota {
+            config.push_str(&format!("rate = {q}\nburst = {q}\n"));
+        }
+        config.push_str(&format!(
+            "[[tokens]]\nname = \"{name}\"\nsha256 = \"{}\"\ntenant = \"{name}\"\nroles = [\"operator\"]\n",
+            maestro::app::tokens::hash_line(&token)
+        ));
+        tokens.push(token);
+    }
     let config_path = dir.path().join("maestro.toml");
     std::fs::write(&config_path, config).unwrap();
     let child = Command::new(env!("CARGO_BIN_EXE_maestro"))
@@ -119,7 +143,7 @@ roles = ["operator"]
         assert!(Instant::now() < deadline, "the server did not start");
         std::thread::sleep(Duration::from_millis(50));
     }
-    (Server { child, _dir: dir }, url, token)
+    (Server { child, _dir: dir }, url, tokens)
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -225,14 +249,16 @@ async fn closed_loop(
     );
 }
 
-async fn open_loop(
+/// Submits at `rate` per second for `duration`; returns each latency (from when the request
+/// was due) and the number of errors.
+async fn open_loop_latencies(
     client: &reqwest::Client,
     url: &str,
     token: &str,
     rate: u64,
     duration: Duration,
     wait: bool,
-) {
+) -> (Vec<Duration>, usize) {
     let lat = Arc::new(Mutex::new(Vec::new()));
     let errors = Arc::new(Mutex::new(0usize));
     let total = (rate as f64 * duration.as_secs_f64()) as u64;
@@ -264,9 +290,22 @@ async fn open_loop(
     for t in tasks {
         t.await.unwrap();
     }
-    let elapsed = start.elapsed();
     let lat = std::mem::take(&mut *lat.lock());
     let errors = *errors.lock();
+    (lat, errors)
+}
+
+async fn open_loop(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    rate: u64,
+    duration: Duration,
+    wait: bool,
+) {
+    let start = Instant::now();
+    let (lat, errors) = open_loop_latencies(client, url, token, rate, duration, wait).await;
+    let elapsed = start.elapsed();
     let name = if wait {
         format!("open loop {rate}/s, submit to receipt durable")
     } else {
@@ -275,14 +314,134 @@ async fn open_loop(
     report(&name, lat, errors, elapsed);
 }
 
+/// A flood of async submissions at `rate` per second: counts of 202, of 429 with
+/// `Retry-After`, of 429 without it, and of anything else.
+async fn flood(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+    rate: u64,
+    duration: Duration,
+) -> [usize; 4] {
+    let counts = Arc::new(Mutex::new([0usize; 4]));
+    let interval = Duration::from_secs_f64(1.0 / rate as f64);
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    let mut i = 0u64;
+    while start.elapsed() < duration {
+        tokio::time::sleep_until((start + interval.mul_f64(i as f64)).into()).await;
+        i += 1;
+        let (client, url, token, counts) = (
+            client.clone(),
+            url.to_owned(),
+            token.to_owned(),
+            counts.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let r = client
+                .post(format!("{url}/api/v1/executions"))
+                .bearer_auth(&token)
+                .header("content-type", "application/json")
+                .body(MANIFEST)
+                .send()
+                .await;
+            let slot = match r {
+                Ok(r) if r.status().as_u16() == 202 => 0,
+                Ok(r) if r.status().as_u16() == 429 && r.headers().contains_key("retry-after") => 1,
+                Ok(r) if r.status().as_u16() == 429 => 2,
+                _ => 3,
+            };
+            counts.lock()[slot] += 1;
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    *counts.lock()
+}
+
+/// The fairness run (`--noisy`).
+async fn noisy_neighbour(client: &reqwest::Client, url: &str, tokens: &[String], args: &Args) {
+    let (steady, noisy) = (&tokens[0], &tokens[1]);
+    let rate = (args.quota / 2).max(1);
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    println!(
+        "server {url}; quota {}/s per tenant; steady at {rate}/s (submit to receipt), noisy at {}/s; {} per phase",
+        args.quota,
+        args.quota * 10,
+        maestro::domain::duration::format(args.duration)
+    );
+    let start = Instant::now();
+    let (mut solo, solo_err) =
+        open_loop_latencies(client, url, steady, rate, args.duration, true).await;
+    report("steady alone", solo.clone(), solo_err, start.elapsed());
+    // Let the steady tenant's bucket refill before the second phase.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let start = Instant::now();
+    let ((mut busy, busy_err), counts) = tokio::join!(
+        open_loop_latencies(client, url, steady, rate, args.duration, true),
+        flood(client, url, noisy, args.quota * 10, args.duration),
+    );
+    report(
+        "steady while noisy floods at 10x quota",
+        busy.clone(),
+        busy_err,
+        start.elapsed(),
+    );
+    solo.sort();
+    busy.sort();
+    let (p99_solo, p99_busy) = (percentile(&solo, 0.99), percentile(&busy, 0.99));
+    println!(
+        "noisy: {} accepted (202), {} refused 429 with Retry-After, {} 429 without, {} other",
+        counts[0], counts[1], counts[2], counts[3]
+    );
+    println!(
+        "steady p99 under the flood / alone: {:.2} ms / {:.2} ms = {:.2}x (p50 {:.2} / {:.2} ms); steady errors {} / {}",
+        ms(p99_busy),
+        ms(p99_solo),
+        p99_busy.as_secs_f64() / p99_solo.as_secs_f64().max(1e-9),
+        ms(percentile(&busy, 0.5)),
+        ms(percentile(&solo, 0.5)),
+        busy_err,
+        solo_err,
+    );
+}
+
 fn main() {
     let args = parse_args();
+    if args.noisy {
+        let (server, url, tokens) =
+            start_server(&[("steady", Some(args.quota)), ("noisy", Some(args.quota))]);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let client = reqwest::Client::builder()
+                .pool_max_idle_per_host(1024)
+                .timeout(Duration::from_secs(120))
+                .build()
+                .unwrap();
+            for t in &tokens {
+                for _ in 0..20 {
+                    submit(&client, &url, t, true)
+                        .await
+                        .expect("warm-up request");
+                    tokio::time::sleep(Duration::from_millis(1000 / args.quota.max(1))).await;
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            noisy_neighbour(&client, &url, &tokens, &args).await;
+        });
+        drop(server);
+        return;
+    }
     let (server, url, token) = match (&args.server, &args.token) {
         (Some(s), Some(t)) => (None, s.clone(), t.clone()),
         (Some(_), None) => panic!("--server needs --token"),
         _ => {
-            let (s, u, t) = start_server();
-            (Some(s), u, t)
+            let (s, u, mut t) = start_server(&[("load", None)]);
+            (Some(s), u, t.remove(0))
         }
     };
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -225,6 +225,10 @@ pub struct Engine {
     inner: Arc<Inner>,
 }
 
+/// A submission slot of a tenant, taken by [`Engine::admit`].
+#[derive(Debug)]
+pub struct Admitted(TenantId);
+
 const INTERRUPTED: &str = "the appliance stopped while this execution was running; it was not resumed because its tasks may have had side effects";
 
 impl Engine {
@@ -359,6 +363,31 @@ impl Engine {
         !self.inner.closing.load(Ordering::SeqCst)
     }
 
+    /// Takes a submission slot of `tenant`: the appliance accepts submissions, the tenant is
+    /// configured, and its rate limit and the global one allow one more. Taken before the
+    /// request body is parsed, so a tenant flooding past its quota costs little.
+    pub fn admit(&self, tenant: &TenantId) -> Result<Admitted, SubmitError> {
+        let inner = &self.inner;
+        if inner.closing.load(Ordering::SeqCst) {
+            return Err(SubmitError::Unavailable);
+        }
+        if !inner.cfg.tenants.contains_key(tenant) {
+            return Err(SubmitError::UnknownTenant(tenant.to_string()));
+        }
+        if let Err(r) = inner.limiter.check(tenant) {
+            inner
+                .metrics
+                .limiter_rejections
+                .with_label_values(&[r.scope.as_str(), tenant.as_str()])
+                .inc();
+            return Err(SubmitError::RateLimited {
+                scope: r.scope.as_str(),
+                retry_after: r.retry_after,
+            });
+        }
+        Ok(Admitted(tenant.clone()))
+    }
+
     /// Admits, records and enqueues an execution. A denied execution is sealed with its
     /// receipt and returned with status `denied`; otherwise it is returned `queued`, already
     /// durable.
@@ -372,6 +401,24 @@ impl Engine {
         manifest: ValidManifest,
         canary: bool,
     ) -> Result<Execution, SubmitError> {
+        let admitted = self.admit(scope.tenant())?;
+        self.submit_admitted(admitted, scope, actor, manifest, canary)
+            .await
+    }
+
+    /// [`Engine::submit`] with a slot taken by [`Engine::admit`] (for the scope's tenant; a
+    /// slot of another tenant does not count, and one is taken for the scope's).
+    pub async fn submit_admitted(
+        &self,
+        admitted: Admitted,
+        scope: &TenantScope,
+        actor: &Actor,
+        manifest: ValidManifest,
+        canary: bool,
+    ) -> Result<Execution, SubmitError> {
+        if &admitted.0 != scope.tenant() {
+            self.admit(scope.tenant())?;
+        }
         let engine = self.clone();
         let (scope, actor) = (scope.clone(), actor.clone());
         tokio::spawn(async move { engine.submit_here(&scope, &actor, manifest, canary).await })
@@ -396,17 +443,6 @@ impl Engine {
         let Some(settings) = inner.cfg.tenants.get(tenant) else {
             return Err(SubmitError::UnknownTenant(tenant.to_string()));
         };
-        if let Err(r) = inner.limiter.check(tenant) {
-            inner
-                .metrics
-                .limiter_rejections
-                .with_label_values(&[r.scope.as_str(), tenant.as_str()])
-                .inc();
-            return Err(SubmitError::RateLimited {
-                scope: r.scope.as_str(),
-                retry_after: r.retry_after,
-            });
-        }
         let started = Instant::now();
         let mut exec = Execution::new(
             ExecutionId::generate(),

@@ -108,6 +108,29 @@ pub async fn submit(
             Some(d)
         }
     };
+    // A tenant-bound caller naming no other tenant: ask the guard and take a rate-limit slot
+    // before parsing the body, so a tenant flooding past its quota costs little.
+    #[derive(Deserialize)]
+    struct Named {
+        tenant: Option<String>,
+    }
+    let named = match q.tenant.clone() {
+        Some(t) => Some(t),
+        None if is_yaml(&headers) == Some(false) => serde_json::from_slice::<Named>(&body)
+            .ok()
+            .and_then(|n| n.tenant),
+        None => None,
+    };
+    let early = match (&caller.actor.tenant, &named) {
+        (Some(own), n) if n.as_deref().is_none_or(|n| n == own.as_str()) => {
+            let scope = caller
+                .scope(&app, None, Access::Run, "executions", None)
+                .await?;
+            let admitted = app.engine.admit(scope.tenant())?;
+            Some((scope, admitted))
+        }
+        _ => None,
+    };
     let ctx = app.engine.validation_context();
     let (manifest, canary, tenant): (ValidManifest, bool, Option<String>) = match is_yaml(&headers)
     {
@@ -151,12 +174,25 @@ pub async fn submit(
             ));
         }
     };
-    let scope = caller
-        .scope(&app, tenant.as_deref(), Access::Run, "executions", None)
-        .await?;
+    let (scope, admitted) = match early {
+        Some((scope, admitted))
+            if tenant
+                .as_deref()
+                .is_none_or(|t| t == scope.tenant().as_str()) =>
+        {
+            (scope, admitted)
+        }
+        _ => {
+            let scope = caller
+                .scope(&app, tenant.as_deref(), Access::Run, "executions", None)
+                .await?;
+            let admitted = app.engine.admit(scope.tenant())?;
+            (scope, admitted)
+        }
+    };
     let exec = app
         .engine
-        .submit(&scope, &caller.actor, manifest, canary)
+        .submit_admitted(admitted, &scope, &caller.actor, manifest, canary)
         .await?;
     if exec.status == ExecutionStatus::Denied {
         return Err(ApiError::denied(exec));
