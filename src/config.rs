@@ -411,6 +411,9 @@ pub struct OidcConfig {
     pub leeway: String,
     /// How long fetched keys are used before they are fetched again.
     pub jwks_cache_ttl: String,
+    /// How long past `jwks_cache_ttl` the last keys stay in use while the issuer cannot be
+    /// reached (`0s`: refuse tokens as soon as a refresh fails).
+    pub jwks_max_stale: String,
     /// The claim naming the actor's tenant (absent: an appliance-wide actor).
     pub tenant_claim: String,
     /// The claim listing the actor's roles (an array, or a space-separated string).
@@ -432,6 +435,7 @@ impl Default for OidcConfig {
             ],
             leeway: "30s".into(),
             jwks_cache_ttl: "10m".into(),
+            jwks_max_stale: "1h".into(),
             tenant_claim: "tenant".into(),
             roles_claim: "roles".into(),
         }
@@ -621,6 +625,12 @@ impl Config {
                 Ok(_) => return Err(err(key, "must be greater than zero")),
                 Err(e) => return Err(err(key, format!("{value:?}: {e}"))),
             }
+        }
+        if let Err(e) = duration::parse(&self.oidc.jwks_max_stale) {
+            return Err(err(
+                "oidc.jwks_max_stale",
+                format!("{:?}: {e}", self.oidc.jwks_max_stale),
+            ));
         }
         for (key, n) in [
             ("limits.runners", self.limits.runners),

@@ -8,6 +8,10 @@
 //! fetches them again (at most once per [`MIN_REFETCH`], so unknown ids cannot flood the
 //! issuer). Air-gapped sites give `oidc.jwks_file`, re-read when it changes. After a key
 //! rotation, tokens signed by a key the issuer no longer publishes are refused.
+//!
+//! When the issuer cannot be reached once the keys expire, the last keys stay in use for
+//! `oidc.jwks_max_stale` longer (retried at most once per [`MIN_REFETCH`], each failure
+//! logged), so an outage of the issuer does not lock everyone out at once.
 
 use std::path::PathBuf;
 use std::str::FromStr as _;
@@ -105,6 +109,8 @@ struct Cache {
     keys: JwkSet,
     fetched: Option<Instant>,
     attempted: Option<Instant>,
+    /// When a refresh last failed (cleared by a successful one).
+    failed: Option<Instant>,
     file_modified: Option<SystemTime>,
     jwks_uri: Option<String>,
 }
@@ -116,6 +122,7 @@ pub struct Oidc {
     algorithms: Vec<Algorithm>,
     leeway: u64,
     ttl: Duration,
+    max_stale: Duration,
     tenant_claim: String,
     roles_claim: String,
     source: Source,
@@ -157,6 +164,8 @@ impl Oidc {
                 .as_secs(),
             ttl: duration::parse(&c.jwks_cache_ttl)
                 .map_err(|e| format!("oidc.jwks_cache_ttl: {e}"))?,
+            max_stale: duration::parse(&c.jwks_max_stale)
+                .map_err(|e| format!("oidc.jwks_max_stale: {e}"))?,
             tenant_claim: c.tenant_claim.clone(),
             roles_claim: c.roles_claim.clone(),
             source: match &c.jwks_file {
@@ -168,6 +177,7 @@ impl Oidc {
                 keys: JwkSet { keys: Vec::new() },
                 fetched: None,
                 attempted: None,
+                failed: None,
                 file_modified: None,
                 jwks_uri: None,
             }),
@@ -250,8 +260,24 @@ impl Oidc {
     async fn key(&self, kid: Option<&str>, algorithm: Algorithm) -> Result<DecodingKey, AuthError> {
         let mut cache = self.cache.lock().await;
         let stale = cache.fetched.is_none_or(|t| t.elapsed() > self.ttl);
-        if stale || self.file_changed(&cache) {
-            self.refresh(&mut cache).await?;
+        let changed = self.file_changed(&cache);
+        if stale || changed {
+            // The last keys may serve a while longer when the issuer is unreachable.
+            let usable = cache
+                .fetched
+                .is_some_and(|t| t.elapsed() <= self.ttl + self.max_stale);
+            let may_retry = cache.failed.is_none_or(|t| t.elapsed() >= MIN_REFETCH);
+            if changed || may_retry || !usable {
+                let result = self.refresh(&mut cache).await;
+                cache.failed = result.is_err().then(Instant::now);
+                match result {
+                    Ok(()) => {}
+                    Err(e) if usable && !changed => {
+                        tracing::warn!(issuer = %self.issuer, error = %e, "issuer keys could not be refreshed; the last keys stay in use within oidc.jwks_max_stale");
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
         }
         if let Some(k) = select(&cache.keys, kid, algorithm)? {
             return Ok(k);

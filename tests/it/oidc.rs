@@ -265,3 +265,45 @@ async fn jwts_of_a_real_openid_provider_authenticate_and_bad_ones_are_refused() 
     drop(op);
     t.stop().await;
 }
+
+/// When the issuer goes away after the keys expire, the last keys serve for
+/// `oidc.jwks_max_stale` longer; with `0s`, tokens are refused as soon as a refresh fails.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_last_keys_serve_while_the_issuer_is_unreachable_within_max_stale() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys = dir.path().join("keys.json");
+    gen_keys(&keys);
+    let op = Provider::start(free_port(), &keys, 600);
+    let app = |max_stale: &'static str| {
+        let issuer = op.issuer.clone();
+        TestApp::with(
+            move |c| {
+                c.oidc.issuer = Some(issuer);
+                c.oidc.jwks_cache_ttl = "1s".into();
+                c.oidc.jwks_max_stale = max_stale.into();
+            },
+            "",
+        )
+    };
+    let tolerant = app("1h").await;
+    let strict = app("0s").await;
+    let token = op.token("acme-operator", None).await;
+    for t in [&tolerant, &strict] {
+        assert_eq!(
+            t.get("/api/v1/executions", Some(&token)).await.status,
+            StatusCode::OK
+        );
+    }
+    drop(op);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    assert_eq!(
+        tolerant
+            .get("/api/v1/executions", Some(&token))
+            .await
+            .status,
+        StatusCode::OK
+    );
+    refused(&strict, &token, "keys_unavailable").await;
+    tolerant.stop().await;
+    strict.stop().await;
+}
