@@ -653,6 +653,24 @@ pub async fn isolation_report(
             targets.push(None);
             continue;
         }
+        // A report about one tenant writes nothing into the others: a tenant without data
+        // is not aimed at (its attempts on the focus still run).
+        let outside_focus = focus.as_ref().is_some_and(|f| f != t);
+        if outside_focus {
+            match probe.find_target(t) {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    probe.record(
+                        "tenants without data to aim at",
+                        "every tenant outside the report's focus that holds no execution was left alone (no canary run is made outside the focus)",
+                        None,
+                    );
+                    targets.push(None);
+                    continue;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
         match probe.target(t, &probes[i]).await {
             Ok(target) => {
                 let a = probe

@@ -133,6 +133,14 @@ async fn a_tenant_auditor_gets_a_report_about_its_own_tenant() {
     assert_eq!(report["scope"], "acme");
     assert_eq!(report["tenants"], json!(["acme"]));
     assert_eq!(report["passed"], true, "{:#?}", failed(report));
+    // Nothing was written into globex, which holds no data to aim at; acme's attempts on it
+    // were not made, globex's probe still attacked acme.
+    let globex = t
+        .get("/api/v1/executions", Some(&t.tokens.globex_operator))
+        .await;
+    assert_eq!(globex.json["items"], json!([]), "{}", globex.json);
+    assert!(names(&report["checks"]).contains(&"tenants without data to aim at".to_owned()));
+    assert_eq!(report["attempts"]["probe_attempts"], 11);
     // Readable by acme, hidden from globex like a missing report.
     let id = report["id"].as_str().unwrap();
     let path = format!("/api/v1/reports/isolation/{id}");
