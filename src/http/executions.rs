@@ -19,7 +19,7 @@ use crate::domain::actor::{Access, TenantScope};
 use crate::domain::duration;
 use crate::domain::execution::{Execution, ExecutionStatus, ExecutionSummary};
 use crate::domain::ids::{Digest, ExecutionId};
-use crate::domain::validate::{self, ValidManifest};
+use crate::domain::validate;
 use crate::store::ListQuery;
 
 /// Longest a submission may wait for its execution to finish.
@@ -108,40 +108,41 @@ pub async fn submit(
             Some(d)
         }
     };
-    // A tenant-bound caller naming no other tenant: ask the guard and take a rate-limit slot
-    // before parsing the body, so a tenant flooding past its quota costs little.
-    #[derive(Deserialize)]
-    struct Named {
-        tenant: Option<String>,
+    enum Submitted<'a> {
+        Yaml(&'a str),
+        Json(SubmitRequest),
     }
-    let named = match q.tenant.clone() {
-        Some(t) => Some(t),
-        None if is_yaml(&headers) == Some(false) => serde_json::from_slice::<Named>(&body)
-            .ok()
-            .and_then(|n| n.tenant),
-        None => None,
-    };
-    let early = match (&caller.actor.tenant, &named) {
-        (Some(own), n) if n.as_deref().is_none_or(|n| n == own.as_str()) => {
-            let scope = caller
-                .scope(&app, None, Access::Run, "executions", None)
-                .await?;
-            let admitted = app.engine.admit(scope.tenant())?;
-            Some((scope, admitted))
+    let submitted = match is_yaml(&headers) {
+        Some(true) => Submitted::Yaml(
+            std::str::from_utf8(&body)
+                .map_err(|_| ApiError::bad_request("the YAML body is not UTF-8"))?,
+        ),
+        Some(false) => Submitted::Json(serde_json::from_slice(&body).map_err(|e| json_error(&e))?),
+        None => {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send Content-Type: application/json ({\"manifest\": …}) or application/yaml (the manifest)",
+            ));
         }
-        _ => None,
     };
+    // The guard and a slot of the rate limits before the manifest is validated: a flood past
+    // the quota costs little.
+    let tenant = match &submitted {
+        Submitted::Json(r) => r.tenant.clone().or(q.tenant.clone()),
+        Submitted::Yaml(_) => q.tenant.clone(),
+    };
+    let scope = caller
+        .scope(&app, tenant.as_deref(), Access::Run, "executions", None)
+        .await?;
+    let admitted = app.engine.admit(scope.tenant())?;
     let ctx = app.engine.validation_context();
-    let (manifest, canary, tenant): (ValidManifest, bool, Option<String>) = match is_yaml(&headers)
-    {
-        Some(true) => {
-            let text = std::str::from_utf8(&body)
-                .map_err(|_| ApiError::bad_request("the YAML body is not UTF-8"))?;
-            let m = validate::load(text, &ctx).map_err(ApiError::manifest_invalid)?;
-            (m, q.canary.unwrap_or(false), q.tenant.clone())
-        }
-        Some(false) => {
-            let req: SubmitRequest = serde_json::from_slice(&body).map_err(|e| json_error(&e))?;
+    let (manifest, canary) = match submitted {
+        Submitted::Yaml(text) => (
+            validate::load(text, &ctx).map_err(ApiError::manifest_invalid)?,
+            q.canary.unwrap_or(false),
+        ),
+        Submitted::Json(req) => {
             let m = match (req.manifest, req.workflow) {
                 (Some(doc), None) => {
                     validate::validate(doc, &ctx).map_err(ApiError::manifest_invalid)?
@@ -160,34 +161,7 @@ pub async fn submit(
                     ));
                 }
             };
-            (
-                m,
-                req.canary || q.canary.unwrap_or(false),
-                req.tenant.or(q.tenant.clone()),
-            )
-        }
-        None => {
-            return Err(ApiError::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send Content-Type: application/json ({\"manifest\": …}) or application/yaml (the manifest)",
-            ));
-        }
-    };
-    let (scope, admitted) = match early {
-        Some((scope, admitted))
-            if tenant
-                .as_deref()
-                .is_none_or(|t| t == scope.tenant().as_str()) =>
-        {
-            (scope, admitted)
-        }
-        _ => {
-            let scope = caller
-                .scope(&app, tenant.as_deref(), Access::Run, "executions", None)
-                .await?;
-            let admitted = app.engine.admit(scope.tenant())?;
-            (scope, admitted)
+            (m, req.canary || q.canary.unwrap_or(false))
         }
     };
     let exec = app
