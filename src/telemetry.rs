@@ -40,6 +40,8 @@ pub struct Metrics {
     pub cross_tenant_access: IntCounterVec,
     /// Refused bearer tokens, by reason.
     pub auth_failures: IntCounterVec,
+    /// Failed refreshes of the issuer's keys while the last keys stayed in use.
+    pub oidc_stale_keys: IntCounter,
     /// HTTP requests, by route, method and status.
     pub http_requests: IntCounterVec,
     /// HTTP request duration, by route.
@@ -143,6 +145,14 @@ impl Metrics {
             "Requests whose bearer token was missing or refused, by reason.",
             &["reason"],
         );
+        let oidc_stale_keys = IntCounter::new(
+            "mc_oidc_stale_keys_total",
+            "Failed refreshes of the OIDC issuer's keys while the last keys stayed in use (oidc.jwks_max_stale).",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(oidc_stale_keys.clone()))
+            .expect("unique metric");
         let http_requests = counter_vec(
             "mc_http_requests_total",
             "HTTP requests, by route, method and status.",
@@ -190,6 +200,7 @@ impl Metrics {
             decisions,
             cross_tenant_access,
             auth_failures,
+            oidc_stale_keys,
             http_requests,
             http_seconds,
         }

@@ -187,7 +187,10 @@ impl App {
         };
         let (engine, recovery) =
             Engine::start(store, engine_config, signing, policies, metrics.clone()).await?;
-        let oidc = oidc::Oidc::from_config(&config.oidc).map_err(AppError::Other)?;
+        let stale = metrics.oidc_stale_keys.clone();
+        let oidc = oidc::Oidc::from_config(&config.oidc)
+            .map_err(AppError::Other)?
+            .map(|o| o.on_stale_keys(move || stale.inc()));
         Ok(App {
             tokens: Tokens::from_config(&config.tokens),
             oidc,

@@ -11,7 +11,7 @@
 //!
 //! When the issuer cannot be reached once the keys expire, the last keys stay in use for
 //! `oidc.jwks_max_stale` longer (retried at most once per [`MIN_REFETCH`], each failure
-//! logged), so an outage of the issuer does not lock everyone out at once.
+//! logged and counted in `mc_oidc_stale_keys_total`), so an outage of the issuer does not lock everyone out at once.
 
 use std::path::PathBuf;
 use std::str::FromStr as _;
@@ -128,6 +128,7 @@ pub struct Oidc {
     source: Source,
     http: reqwest::Client,
     cache: tokio::sync::Mutex<Cache>,
+    on_stale: Option<Box<dyn Fn() + Send + Sync>>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -140,6 +141,12 @@ impl std::fmt::Debug for Oidc {
 }
 
 impl Oidc {
+    /// Calls `f` each time a refresh fails while the last keys stay in use (a metric).
+    pub fn on_stale_keys(mut self, f: impl Fn() + Send + Sync + 'static) -> Self {
+        self.on_stale = Some(Box::new(f));
+        self
+    }
+
     /// The verifier for `[oidc]`, or `None` when no issuer is configured.
     pub fn from_config(c: &OidcConfig) -> Result<Option<Self>, String> {
         let Some(issuer) = &c.issuer else {
@@ -181,6 +188,7 @@ impl Oidc {
                 file_modified: None,
                 jwks_uri: None,
             }),
+            on_stale: None,
         }))
     }
 
@@ -274,6 +282,9 @@ impl Oidc {
                     Ok(()) => {}
                     Err(e) if usable && !changed => {
                         tracing::warn!(issuer = %self.issuer, error = %e, "issuer keys could not be refreshed; the last keys stay in use within oidc.jwks_max_stale");
+                        if let Some(f) = &self.on_stale {
+                            f();
+                        }
                     }
                     Err(e) => return Err(e),
                 }

@@ -303,7 +303,9 @@ async fn the_last_keys_serve_while_the_issuer_is_unreachable_within_max_stale() 
             .status,
         StatusCode::OK
     );
+    assert_eq!(tolerant.app.metrics.oidc_stale_keys.get(), 1);
     refused(&strict, &token, "keys_unavailable").await;
+    assert_eq!(strict.app.metrics.oidc_stale_keys.get(), 0);
     tolerant.stop().await;
     strict.stop().await;
 }
