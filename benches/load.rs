@@ -407,21 +407,29 @@ async fn noisy_neighbour(client: &reqwest::Client, url: &str, tokens: &[String],
     );
 }
 
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The load generator's HTTP client: many idle connections, long answers allowed.
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .timeout(Duration::from_secs(120))
+        .build()
+        .unwrap()
+}
+
 fn main() {
     let args = parse_args();
     if args.noisy {
         let (server, url, tokens) =
             start_server(&[("steady", Some(args.quota)), ("noisy", Some(args.quota))]);
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async {
-            let client = reqwest::Client::builder()
-                .pool_max_idle_per_host(1024)
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap();
+        runtime().block_on(async {
+            let client = client();
             for t in &tokens {
                 for _ in 0..20 {
                     submit(&client, &url, t, true)
@@ -444,16 +452,8 @@ fn main() {
             (Some(s), u, t.remove(0))
         }
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let client = reqwest::Client::builder()
-            .pool_max_idle_per_host(1024)
-            .timeout(Duration::from_secs(120))
-            .build()
-            .unwrap();
+    runtime().block_on(async {
+        let client = client();
         // Warm up: first requests create the tenant chain, caches, connections.
         for _ in 0..200 {
             submit(&client, &url, &token, true)

@@ -178,14 +178,7 @@ impl Probe {
     }
 
     fn last_seq(&self) -> Result<Option<u64>, ApiError> {
-        let mut after = None;
-        loop {
-            let page = self.events_after(after)?;
-            match page.last() {
-                Some(e) => after = Some(e.seq),
-                None => return Ok(after),
-            }
-        }
+        Ok(self.app.engine.store().read()?.audit_last_seq()?)
     }
 
     fn note_events(&mut self, events: &[AuditEvent]) {

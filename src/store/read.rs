@@ -354,6 +354,12 @@ impl Reader {
         Ok(out)
     }
 
+    /// Sequence number of the last audit event, if any.
+    pub fn audit_last_seq(&self) -> Result<Option<u64>, StoreError> {
+        let events = self.txn.open_table(AUDIT)?;
+        Ok(events.last()?.map(|(k, _)| k.value()))
+    }
+
     /// Every audit event, oldest first, after `after`. Appliance-wide (admins).
     pub fn audit_all(
         &self,
