@@ -418,6 +418,17 @@ pub struct OidcConfig {
     pub tenant_claim: String,
     /// The claim listing the actor's roles (an array, or a space-separated string).
     pub roles_claim: String,
+    /// The console's client id at the issuer: console login (authorization code + PKCE) is
+    /// on when set. ID tokens must name it as their audience.
+    pub client_id: Option<String>,
+    /// The client secret, for confidential clients (absent: a public client).
+    pub client_secret: Option<String>,
+    /// Where the issuer sends the browser back: the console's public URL and
+    /// `/auth/callback` (default `http://<listen>/auth/callback`). An `https` URL marks the
+    /// session cookie `Secure`.
+    pub redirect_url: Option<String>,
+    /// Scopes requested at login.
+    pub scopes: String,
 }
 
 impl Default for OidcConfig {
@@ -438,6 +449,10 @@ impl Default for OidcConfig {
             jwks_max_stale: "1h".into(),
             tenant_claim: "tenant".into(),
             roles_claim: "roles".into(),
+            client_id: None,
+            client_secret: None,
+            redirect_url: None,
+            scopes: "openid profile".into(),
         }
     }
 }
@@ -562,8 +577,29 @@ impl Config {
             return Err(err("oidc.leeway", "at most 5m"));
         }
         let Some(issuer) = &o.issuer else {
+            if o.client_id.is_some() {
+                return Err(err(
+                    "oidc.client_id",
+                    "console login needs oidc.issuer as well",
+                ));
+            }
             return Ok(());
         };
+        if let Some(url) = &o.redirect_url
+            && !((url.starts_with("https://") || url.starts_with("http://"))
+                && url.ends_with("/auth/callback"))
+        {
+            return Err(err(
+                "oidc.redirect_url",
+                format!("{url:?} must be the console's http(s) URL ending in /auth/callback"),
+            ));
+        }
+        if o.client_id.as_deref() == Some("") {
+            return Err(err("oidc.client_id", "must not be empty"));
+        }
+        if !o.scopes.split_whitespace().any(|s| s == "openid") {
+            return Err(err("oidc.scopes", "must include openid"));
+        }
         if !(issuer.starts_with("https://") || issuer.starts_with("http://")) {
             return Err(err(
                 "oidc.issuer",
@@ -742,6 +778,11 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// Directory of the search index (derived state; `maestro index rebuild` recreates it).
+    pub fn index_dir(&self) -> PathBuf {
+        self.data_dir.join("index")
     }
 
     /// Path of the appliance signing key.

@@ -42,6 +42,14 @@ pub struct Metrics {
     pub auth_failures: IntCounterVec,
     /// Failed refreshes of the issuer's keys while the last keys stayed in use.
     pub oidc_stale_keys: IntCounter,
+    /// Changes of the store the search index does not hold yet.
+    pub index_lag: IntGauge,
+    /// Documents in the search index.
+    pub index_documents: IntGauge,
+    /// Failed attempts of the indexer (retried).
+    pub index_errors: IntCounter,
+    /// Console page render time in milliseconds, by page.
+    pub console_view_ms: HistogramVec,
     /// HTTP requests, by route, method and status.
     pub http_requests: IntCounterVec,
     /// HTTP request duration, by route.
@@ -153,6 +161,36 @@ impl Metrics {
         registry
             .register(Box::new(oidc_stale_keys.clone()))
             .expect("unique metric");
+        let index_lag = gauge(
+            "mc_index_lag_changes",
+            "Changes of the store not yet in the search index (0 when caught up).",
+        );
+        let index_documents = gauge(
+            "mc_index_documents",
+            "Documents in the search index (executions and decisions without one).",
+        );
+        let index_errors = IntCounter::new(
+            "mc_index_errors_total",
+            "Failed attempts of the search indexer to catch up (retried).",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(index_errors.clone()))
+            .expect("unique metric");
+        let console_view_ms = HistogramVec::new(
+            HistogramOpts::new(
+                "mc_console_view_ms",
+                "Console page render time in milliseconds (data, checks and HTML), by page.",
+            )
+            .buckets(vec![
+                1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0,
+            ]),
+            &["page"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(console_view_ms.clone()))
+            .expect("unique metric");
         let http_requests = counter_vec(
             "mc_http_requests_total",
             "HTTP requests, by route, method and status.",
@@ -201,6 +239,10 @@ impl Metrics {
             cross_tenant_access,
             auth_failures,
             oidc_stale_keys,
+            index_lag,
+            index_documents,
+            index_errors,
+            console_view_ms,
             http_requests,
             http_seconds,
         }

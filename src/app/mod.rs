@@ -2,11 +2,13 @@
 //! loads or creates keys and the log origin, starts the engine, and holds what the HTTP and
 //! CLI layers share.
 
+pub mod background;
 pub mod demo;
 pub mod guard;
 pub mod oidc;
 pub mod replay;
 pub mod report;
+pub mod session;
 pub mod tokens;
 pub mod workflows;
 
@@ -142,8 +144,16 @@ pub struct App {
     pub recovery: Recovery,
     /// The version recorded by the previous start, if different from this one.
     pub previous_version: Option<String>,
+    /// The provenance search index.
+    pub search: Arc<crate::search::SearchIndex>,
+    /// Queue depths of the last hour, for the console.
+    pub queue_history: Arc<background::QueueHistory>,
+    /// Console sessions and logins in progress.
+    pub sessions: session::Sessions,
     /// Policy bundles loaded for replays.
     bundles: replay::BundleCache,
+    /// The indexer and sampler; stops when the appliance is dropped.
+    _background: background::Background,
 }
 
 fn algorithm(a: KeyAlgorithm) -> Algorithm {
@@ -191,7 +201,24 @@ impl App {
         let oidc = oidc::Oidc::from_config(&config.oidc)
             .map_err(AppError::Other)?
             .map(|o| o.on_stale_keys(move || stale.inc()));
+        let search = Arc::new(
+            crate::search::SearchIndex::open(&config.index_dir())
+                .map_err(|e| AppError::Other(e.to_string()))?,
+        );
+        let queue_history = Arc::new(background::QueueHistory::default());
+        let depths = engine.clone();
+        let background = background::Background::start(
+            engine.shared_store(),
+            search.clone(),
+            metrics.clone(),
+            queue_history.clone(),
+            move || depths.queue_depths(),
+        );
         Ok(App {
+            sessions: session::Sessions::default(),
+            search,
+            queue_history,
+            _background: background,
             tokens: Tokens::from_config(&config.tokens),
             oidc,
             config,
@@ -292,6 +319,20 @@ impl App {
                 .tokens
                 .authenticate(token)
                 .ok_or(oidc::AuthError::UnknownToken),
+        }
+    }
+
+    /// What the appliance's own receipts verify against: its keys and its log origin (the
+    /// console's "verified" badge runs the same offline checks as `maestro verify-receipt`).
+    pub fn trust(&self) -> crate::attest::receipt::Trust {
+        let s = self.engine.signing();
+        let mut keys = vec![s.appliance.public().clone()];
+        let mut tenants: Vec<_> = s.tenant_keys.iter().collect();
+        tenants.sort_by(|a, b| a.0.cmp(b.0));
+        keys.extend(tenants.into_iter().map(|(_, k)| k.public().clone()));
+        crate::attest::receipt::Trust {
+            keys,
+            origin: Some(s.origin.clone()),
         }
     }
 

@@ -129,6 +129,32 @@ pub struct Oidc {
     http: reqwest::Client,
     cache: tokio::sync::Mutex<Cache>,
     on_stale: Option<Box<dyn Fn() + Send + Sync>>,
+    endpoints: tokio::sync::Mutex<Option<Endpoints>>,
+}
+
+/// The issuer's endpoints the console login uses (from its discovery document).
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    /// Where the browser is sent to log in.
+    pub authorization: String,
+    /// Where the code is redeemed.
+    pub token: String,
+    /// Where the browser may be sent to log out at the issuer (RP-initiated logout).
+    pub end_session: Option<String>,
+}
+
+/// What the console sends to redeem an authorization code.
+pub struct Redemption<'a> {
+    /// The code from the callback.
+    pub code: &'a str,
+    /// The PKCE verifier of the login.
+    pub verifier: &'a str,
+    /// The redirect URI of the authorization request.
+    pub redirect_uri: &'a str,
+    /// The console's client id.
+    pub client_id: &'a str,
+    /// Its secret, for confidential clients.
+    pub client_secret: Option<&'a str>,
 }
 
 impl std::fmt::Debug for Oidc {
@@ -189,11 +215,97 @@ impl Oidc {
                 jwks_uri: None,
             }),
             on_stale: None,
+            endpoints: tokio::sync::Mutex::new(None),
         }))
+    }
+
+    /// The issuer.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// The actor of a JWT, if it verifies.
     pub async fn verify(&self, token: &str) -> Result<Actor, AuthError> {
+        self.verify_for(token, &self.audience, None).await
+    }
+
+    /// The actor of an ID token from the console login: issued to `client_id` and carrying
+    /// the login's `nonce`.
+    pub async fn verify_id_token(
+        &self,
+        token: &str,
+        client_id: &str,
+        nonce: &str,
+    ) -> Result<Actor, AuthError> {
+        self.verify_for(token, client_id, Some(nonce)).await
+    }
+
+    /// The issuer's login endpoints (discovered once).
+    pub async fn endpoints(&self) -> Result<Endpoints, AuthError> {
+        let mut cached = self.endpoints.lock().await;
+        if let Some(e) = cached.as_ref() {
+            return Ok(e.clone());
+        }
+        let doc = self.discovery().await?;
+        let field = |name: &str| doc[name].as_str().map(str::to_owned);
+        let e = Endpoints {
+            authorization: field("authorization_endpoint").ok_or_else(|| {
+                AuthError::KeysUnavailable(
+                    "the discovery document has no authorization_endpoint".into(),
+                )
+            })?,
+            token: field("token_endpoint").ok_or_else(|| {
+                AuthError::KeysUnavailable("the discovery document has no token_endpoint".into())
+            })?,
+            end_session: field("end_session_endpoint"),
+        };
+        *cached = Some(e.clone());
+        Ok(e)
+    }
+
+    /// Redeems an authorization code at the token endpoint; returns the ID token.
+    pub async fn redeem(&self, endpoint: &str, r: &Redemption<'_>) -> Result<String, AuthError> {
+        let unavailable = |e: String| AuthError::KeysUnavailable(format!("{endpoint}: {e}"));
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", r.code),
+            ("redirect_uri", r.redirect_uri),
+            ("code_verifier", r.verifier),
+        ];
+        let mut request = self.http.post(endpoint);
+        match r.client_secret {
+            Some(secret) => request = request.basic_auth(r.client_id, Some(secret)),
+            None => form.push(("client_id", r.client_id)),
+        }
+        let response = request
+            .form(&form)
+            .send()
+            .await
+            .map_err(|e| unavailable(e.to_string()))?;
+        let status = response.status();
+        let body: Value = response
+            .json()
+            .await
+            .map_err(|e| unavailable(format!("HTTP {status}, not JSON: {e}")))?;
+        if !status.is_success() {
+            return Err(AuthError::BadClaims(format!(
+                "the issuer refused the code: {} {}",
+                body["error"].as_str().unwrap_or("error"),
+                body["error_description"].as_str().unwrap_or("")
+            )));
+        }
+        body["id_token"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| AuthError::BadClaims("the token response has no id_token".into()))
+    }
+
+    async fn verify_for(
+        &self,
+        token: &str,
+        audience: &str,
+        nonce: Option<&str>,
+    ) -> Result<Actor, AuthError> {
         let alg = header_algorithm(token)?;
         let algorithm = Algorithm::from_str(&alg)
             .ok()
@@ -204,7 +316,7 @@ impl Oidc {
         let key = self.key(header.kid.as_deref(), algorithm).await?;
         let mut validation = Validation::new(algorithm);
         validation.set_issuer(&[&self.issuer]);
-        validation.set_audience(&[&self.audience]);
+        validation.set_audience(&[audience]);
         validation.leeway = self.leeway;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
@@ -221,6 +333,13 @@ impl Oidc {
                 _ => AuthError::Malformed(e.to_string()),
             }
         })?;
+        if let Some(expected) = nonce
+            && data.claims["nonce"].as_str() != Some(expected)
+        {
+            return Err(AuthError::BadClaims(
+                "the ID token's nonce is not the one of this login".into(),
+            ));
+        }
         self.actor(&data.claims)
     }
 
@@ -340,6 +459,16 @@ impl Oidc {
     }
 
     async fn discover(&self) -> Result<String, AuthError> {
+        let doc = self.discovery().await?;
+        doc["jwks_uri"].as_str().map(str::to_owned).ok_or_else(|| {
+            AuthError::KeysUnavailable(format!(
+                "{}/.well-known/openid-configuration has no jwks_uri",
+                self.issuer.trim_end_matches('/')
+            ))
+        })
+    }
+
+    async fn discovery(&self) -> Result<Value, AuthError> {
         let url = format!(
             "{}/.well-known/openid-configuration",
             self.issuer.trim_end_matches('/')
@@ -353,10 +482,7 @@ impl Oidc {
                 doc["issuer"], self.issuer
             )));
         }
-        doc["jwks_uri"]
-            .as_str()
-            .map(str::to_owned)
-            .ok_or_else(|| AuthError::KeysUnavailable(format!("{url} has no jwks_uri")))
+        Ok(doc)
     }
 
     async fn fetch(&self, url: &str) -> Result<String, AuthError> {

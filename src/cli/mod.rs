@@ -2,6 +2,7 @@
 //! talk to a running server (`--server`, `MAESTRO_URL`) or work on the local data directory.
 
 mod client;
+mod index;
 mod inspect;
 mod output;
 mod policy;
@@ -150,6 +151,12 @@ pub enum Command {
     /// Create API tokens.
     #[command(subcommand)]
     Token(inspect::TokenCommand),
+    /// The search index of a local data directory: rebuild it, or see how far it is.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
+    /// Search executions, receipts and decisions by digest, id, status, task, deny reason or
+    /// free text.
+    Search(index::SearchArgs),
     /// Print the JSON Schema of Manifest v1.
     Schema,
     /// Print the version.
@@ -174,6 +181,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Keys(c) => inspect::keys(c, cli.config.as_deref(), &out).await,
         Command::Log(c) => inspect::log(c, cli.config.as_deref(), &out).await,
         Command::Token(c) => inspect::token(c, &out),
+        Command::Index(c) => index::index(c, cli.config.as_deref(), &out),
+        Command::Search(args) => index::search(args, cli.config.as_deref(), &out).await,
         Command::Report(c) => report::report(c, cli.config.as_deref(), &out).await,
         Command::Policy(c) => policy::policy(c, cli.config.as_deref(), &out).await,
         Command::Audit(c) => policy::audit(c, cli.config.as_deref(), &out).await,

@@ -26,6 +26,16 @@ pub enum Role {
 }
 
 impl Role {
+    /// The snake_case name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Viewer => "viewer",
+            Self::Operator => "operator",
+            Self::Auditor => "auditor",
+            Self::Admin => "admin",
+        }
+    }
+
     /// Parses the snake_case name.
     pub fn parse(text: &str) -> Option<Self> {
         match text {

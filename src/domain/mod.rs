@@ -12,4 +12,5 @@ pub mod ids;
 pub mod manifest;
 pub mod receipt;
 pub mod report;
+pub mod search;
 pub mod validate;

@@ -315,6 +315,11 @@ impl Engine {
         &self.inner.store
     }
 
+    /// The store, shared (for background workers that outlive a borrow).
+    pub fn shared_store(&self) -> Arc<Store> {
+        self.inner.store.clone()
+    }
+
     /// The active policies.
     pub fn policies(&self) -> &Arc<Policies> {
         &self.inner.policies

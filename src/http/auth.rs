@@ -79,7 +79,7 @@ impl FromRequestParts<Arc<App>> for Caller {
 }
 
 /// The bearer token of a request.
-fn bearer(parts: &Parts) -> Result<&str, AuthError> {
+pub(super) fn bearer(parts: &Parts) -> Result<&str, AuthError> {
     let Some(value) = parts.headers.get(header::AUTHORIZATION) else {
         return Err(AuthError::Missing(
             "missing Authorization header: send Authorization: Bearer <token>".into(),
@@ -103,7 +103,7 @@ fn bearer(parts: &Parts) -> Result<&str, AuthError> {
 
 /// Counts a refused request and, when a credential was presented, records it in the audit
 /// log before answering 401.
-async fn refuse_credentials(app: &App, route: &str, e: AuthError) -> ApiError {
+pub(super) async fn refuse_credentials(app: &App, route: &str, e: AuthError) -> ApiError {
     app.metrics
         .auth_failures
         .with_label_values(&[e.reason()])
@@ -146,6 +146,23 @@ fn tenant_required() -> ApiError {
 }
 
 impl Caller {
+    /// A caller already authenticated another way (a console session).
+    pub(super) fn authenticated(actor: Actor, parts: &Parts) -> Caller {
+        let path = parts
+            .extensions
+            .get::<MatchedPath>()
+            .map_or_else(|| parts.uri.path().to_owned(), |p| p.as_str().to_owned());
+        Caller {
+            actor,
+            route: format!("{} {path}", parts.method),
+            mark: parts
+                .extensions
+                .get::<GuardMark>()
+                .cloned()
+                .unwrap_or_default(),
+        }
+    }
+
     /// Asks the guard for a scope on `tenant`.
     async fn guard(
         &self,

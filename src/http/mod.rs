@@ -3,13 +3,16 @@
 
 mod audit;
 pub mod auth;
+pub mod console;
 pub mod error;
 mod executions;
 mod log;
+mod login;
 mod meta;
 pub mod probe;
 mod reports;
 pub mod router;
+mod search;
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -340,6 +340,18 @@ impl Probe {
                 format!("/api/v1/executions/{mx}?tenant={missing_tenant}"),
             ),
             get(
+                "another tenant named in a search",
+                "/api/v1/search",
+                format!("/api/v1/search?tenant={t}&q={}", v.digest),
+                format!("/api/v1/search?tenant={missing_tenant}&q={mdig}"),
+            ),
+            get(
+                "another tenant's execution on a console page",
+                "/executions/{id}",
+                format!("/executions/{}", v.exec),
+                format!("/executions/{mx}"),
+            ),
+            get(
                 "another tenant's audit log",
                 "/api/v1/audit",
                 format!("/api/v1/audit?tenant={t}"),

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
-use super::{audit, executions, log, meta, reports};
+use super::{audit, console, executions, log, login, meta, reports, search};
 use crate::app::App;
 
 /// Who may call a route.
@@ -29,6 +29,11 @@ pub enum Auth {
     Public,
     /// A bearer token; tenant data goes through a tenant scope.
     Token,
+    /// A console page: a session cookie or a bearer token; tenant data goes through a tenant
+    /// scope. HTML, not part of the OpenAPI document.
+    Console,
+    /// A public console page (sign-in, static files). HTML, not part of the OpenAPI document.
+    Page,
 }
 
 /// A parameter of a route.
@@ -141,8 +146,116 @@ fn token_errors() -> [Resp; 2] {
     ]
 }
 
-/// Every route of the API.
+fn page(
+    path: &'static str,
+    summary: &'static str,
+    auth: Auth,
+    handler: MethodRouter<Arc<App>>,
+) -> Route {
+    Route {
+        method: Method::GET,
+        path,
+        summary,
+        auth,
+        params: &[],
+        request: None,
+        responses: vec![Resp {
+            status: 200,
+            description: "An HTML page",
+            body: Some(("text/html", text_schema)),
+        }],
+        handler,
+    }
+}
+
+/// The console's pages (read-only: GET only).
+fn console_routes() -> Vec<Route> {
+    vec![
+        page(
+            "/",
+            "Status overview",
+            Auth::Console,
+            get(console::overview),
+        ),
+        page(
+            "/executions",
+            "Executions, with filters",
+            Auth::Console,
+            get(console::executions),
+        ),
+        page(
+            "/executions/{id}",
+            "One execution: tasks, artifacts, receipt, decisions",
+            Auth::Console,
+            get(console::execution),
+        ),
+        page(
+            "/decisions/{id}",
+            "One decision and its explanation",
+            Auth::Console,
+            get(console::decision),
+        ),
+        page(
+            "/search",
+            "Search by digest, task, deny reason, free text",
+            Auth::Console,
+            get(console::search_page),
+        ),
+        page(
+            "/audit",
+            "Audit events",
+            Auth::Console,
+            get(console::audit_page),
+        ),
+        page(
+            "/catalog",
+            "Built-in actions and workflows",
+            Auth::Console,
+            get(console::catalog),
+        ),
+        page(
+            "/assets/{name}",
+            "Embedded stylesheet and icon",
+            Auth::Page,
+            get(console::asset),
+        ),
+        page("/login", "Sign-in page", Auth::Page, get(login::login)),
+        page(
+            "/login/oidc",
+            "Starts single sign-on (authorization code + PKCE)",
+            Auth::Page,
+            get(login::login_oidc),
+        ),
+        page(
+            "/login/demo",
+            "Local login with a demo identity (demo mode on loopback only)",
+            Auth::Page,
+            get(login::login_demo),
+        ),
+        page(
+            "/auth/callback",
+            "Single sign-on callback",
+            Auth::Page,
+            get(login::callback),
+        ),
+        page(
+            "/logout",
+            "Ends the console session",
+            Auth::Page,
+            get(login::logout),
+        ),
+    ]
+}
+
+/// Every route: the API and the console.
 pub fn routes() -> Vec<Route> {
+    let mut all = api_routes();
+    all.extend(console_routes());
+    all
+}
+
+/// Every route of the API.
+fn api_routes() -> Vec<Route> {
     vec![
         Route {
             method: Method::POST,
@@ -341,6 +454,55 @@ pub fn routes() -> Vec<Route> {
                 r
             },
             handler: get(executions::receipt_by_digest),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/search",
+            summary: "Searches executions, receipts and decisions by digest (full or prefix), id, status, name, task, uses, policy, deny reason, region, time or free text",
+            auth: Auth::Token,
+            params: &[
+                Param {
+                    name: "q",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "The query, e.g. sha256:9f86d081, status:failed task:fetch, reason:http_host_not_allowed (docs/search.md)",
+                },
+                Param {
+                    name: "limit",
+                    location: "query",
+                    required: false,
+                    kind: "integer",
+                    description: "Page size, 1-100 (default 20)",
+                },
+                Param {
+                    name: "cursor",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "next_cursor of the previous page",
+                },
+                Param {
+                    name: "tenant",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "Tenant, for tokens not bound to one (default: every tenant the token may read)",
+                },
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<crate::domain::search::Results>("A page of hits, newest first"),
+                    error(
+                        400,
+                        "The query is not valid (the message gives the column and the reason), or a bad limit or cursor",
+                    ),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(search::search),
         },
         Route {
             method: Method::GET,
@@ -664,13 +826,17 @@ async fn method_not_allowed(method: Method, uri: axum::http::Uri) -> ApiError {
     )
 }
 
+/// The content security policy of every answer: nothing but this origin's files, no inline
+/// script or style, no framing, forms only to this origin.
+pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
 /// (method, path) of every token route.
 fn token_routes() -> &'static HashSet<(Method, String)> {
     static ROUTES: OnceLock<HashSet<(Method, String)>> = OnceLock::new();
     ROUTES.get_or_init(|| {
         routes()
             .into_iter()
-            .filter(|r| r.auth == Auth::Token)
+            .filter(|r| matches!(r.auth, Auth::Token | Auth::Console))
             .map(|r| (r.method, r.path.to_owned()))
             .collect()
     })
@@ -700,12 +866,14 @@ async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) 
         .into_response();
     }
     let status = response.status();
-    let is_json = response
+    let content_type = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.contains("json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        .unwrap_or("");
+    let is_json = content_type.contains("json");
+    let is_html = content_type.starts_with("text/html");
+    if (status.is_client_error() || status.is_server_error()) && !is_json && !is_html {
         let text = match axum::body::to_bytes(
             std::mem::replace(response.body_mut(), Body::empty()),
             64 * 1024,
@@ -746,6 +914,8 @@ async fn observe(State(app): State<Arc<App>>, mut request: Request, next: Next) 
         HeaderValue::from_static("nosniff"),
     );
     headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert("content-security-policy", HeaderValue::from_static(CSP));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
     headers
         .entry(header::CACHE_CONTROL)
         .or_insert(HeaderValue::from_static("no-store"));
@@ -767,7 +937,7 @@ pub fn openapi() -> Value {
         .with(|s| s.definitions_path = "/components/schemas".into())
         .into_generator();
     let mut paths = serde_json::Map::new();
-    for r in routes() {
+    for r in api_routes() {
         let mut op = json!({
             "summary": r.summary,
             "operationId": format!("{}_{}", r.method.as_str().to_lowercase(), r.path.trim_start_matches('/').replace(['/', '{', '}', '.', '-'], "_")),

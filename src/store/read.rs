@@ -2,7 +2,7 @@
 //! [`TenantScope`]; log data (hashes, checkpoints) is appliance-wide and holds no tenant
 //! content.
 
-use redb::{ReadOnlyTable, ReadTransaction, ReadableTable as _};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable as _, ReadableTableMetadata as _};
 
 use super::tables::*;
 use super::write::decode_head;
@@ -317,6 +317,80 @@ impl Reader {
             }
         }
         Ok(out)
+    }
+
+    /// Sequence number of the last recorded change, if any.
+    pub fn last_change(&self) -> Result<Option<u64>, StoreError> {
+        let table = self.txn.open_table(CHANGES)?;
+        Ok(table.last()?.map(|(k, _)| k.value()))
+    }
+
+    /// Tenants that hold executions or decisions, including tenants no longer configured
+    /// (rebuilding derived state must see all data).
+    pub fn tenants_with_data(&self) -> Result<Vec<TenantId>, StoreError> {
+        let mut out: Vec<TenantId> = Vec::new();
+        for name in [EXECUTIONS, DECISIONS] {
+            let table = self.txn.open_table(name)?;
+            let mut next = String::new();
+            // Skip from tenant to tenant: one seek per tenant, not one per row.
+            while let Some(row) = table.range((next.as_str(), "")..)?.next() {
+                let (key, _) = row?;
+                let tenant = key.value().0.to_owned();
+                let id = TenantId::new(&tenant).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                if !out.contains(&id) {
+                    out.push(id);
+                }
+                next = format!("{tenant}{ID_MAX}");
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// How many executions and decisions are stored, over every tenant.
+    pub fn counts(&self) -> Result<(u64, u64), StoreError> {
+        Ok((
+            self.txn.open_table(EXECUTIONS)?.len()?,
+            self.txn.open_table(DECISIONS)?.len()?,
+        ))
+    }
+
+    /// Calls `f` with every execution of the scope's tenant, oldest first, until it returns
+    /// `false`.
+    pub fn for_each_execution(
+        &self,
+        scope: &TenantScope,
+        mut f: impl FnMut(Execution) -> bool,
+    ) -> Result<(), StoreError> {
+        let tenant = scope.tenant().as_str();
+        let table = self.txn.open_table(EXECUTIONS)?;
+        for row in table.range((tenant, "")..(tenant, ID_MAX))? {
+            let (_, v) = row?;
+            let mut e: Execution = codec::decode(v.value())?;
+            self.overlay(&mut e)?;
+            if !f(e) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every decision of the scope's tenant, oldest first, until it returns
+    /// `false`.
+    pub fn for_each_decision(
+        &self,
+        scope: &TenantScope,
+        mut f: impl FnMut(Decision) -> bool,
+    ) -> Result<(), StoreError> {
+        let tenant = scope.tenant().as_str();
+        let table = self.txn.open_table(DECISIONS)?;
+        for row in table.range((tenant, "")..(tenant, ID_MAX))? {
+            let (_, v) = row?;
+            if !f(codec::decode(v.value())?) {
+                break;
+            }
+        }
+        Ok(())
     }
 
     /// A stored policy bundle by digest.

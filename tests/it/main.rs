@@ -4,6 +4,7 @@ mod api;
 mod chaos;
 mod compat;
 mod conformance;
+mod console;
 mod crash;
 mod e2e;
 mod interop;

@@ -1,0 +1,133 @@
+//! The appliance's background worker: keeps the search index caught up with the store's
+//! change sequence (a new execution is searchable within a second or so) and samples the
+//! queue depths the console charts. One thread; stopped and joined when the appliance is
+//! dropped.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+
+use crate::domain::ids::TenantId;
+use crate::search::SearchIndex;
+use crate::store::Store;
+use crate::telemetry::Metrics;
+
+/// How often the indexer looks for new changes when idle.
+const POLL: Duration = Duration::from_millis(100);
+/// How long the indexer waits after a failure before retrying.
+const RETRY: Duration = Duration::from_secs(1);
+/// How often queue depths are sampled.
+pub const SAMPLE_EVERY: Duration = Duration::from_secs(10);
+/// Samples kept (one hour at [`SAMPLE_EVERY`]).
+pub const SAMPLES: usize = 360;
+
+/// Queue depth per tenant at one instant.
+#[derive(Debug, Clone)]
+pub struct QueueSample {
+    /// When.
+    pub at: jiff::Timestamp,
+    /// Queued executions per tenant.
+    pub depths: Vec<(TenantId, usize)>,
+}
+
+/// The last hour of queue depth samples, oldest first.
+#[derive(Debug, Default)]
+pub struct QueueHistory(Mutex<VecDeque<QueueSample>>);
+
+impl QueueHistory {
+    /// Records a sample, dropping the oldest beyond [`SAMPLES`].
+    pub fn record(&self, sample: QueueSample) {
+        let mut q = self.0.lock();
+        if q.len() >= SAMPLES {
+            q.pop_front();
+        }
+        q.push_back(sample);
+    }
+
+    /// Every sample, oldest first.
+    pub fn samples(&self) -> Vec<QueueSample> {
+        self.0.lock().iter().cloned().collect()
+    }
+}
+
+/// The running worker; stops when dropped.
+pub struct Background {
+    stop: Arc<AtomicBool>,
+    handle: Option<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts the worker.
+    pub fn start(
+        store: Arc<Store>,
+        search: Arc<SearchIndex>,
+        metrics: Arc<Metrics>,
+        history: Arc<QueueHistory>,
+        depths: impl Fn() -> Vec<(TenantId, usize)> + Send + 'static,
+    ) -> Background {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let handle = std::thread::Builder::new()
+            .name("maestro-background".into())
+            .spawn(move || {
+                let mut sampled: Option<Instant> = None;
+                while !flag.load(Ordering::Acquire) {
+                    if sampled.is_none_or(|t| t.elapsed() >= SAMPLE_EVERY) {
+                        history.record(QueueSample {
+                            at: jiff::Timestamp::now(),
+                            depths: depths(),
+                        });
+                        sampled = Some(Instant::now());
+                    }
+                    let wait = match search.catch_up(&store) {
+                        Ok(0) => POLL,
+                        Ok(_) => Duration::ZERO,
+                        Err(e) => {
+                            metrics.index_errors.inc();
+                            tracing::warn!(error = %e, "the search index could not catch up; retrying");
+                            RETRY
+                        }
+                    };
+                    let state = search.state();
+                    let last = store
+                        .read()
+                        .and_then(|r| r.last_change())
+                        .ok()
+                        .flatten();
+                    let behind = match (last, state.through) {
+                        (Some(l), Some(t)) => l.saturating_sub(t),
+                        (Some(l), None) => l + 1,
+                        (None, _) => 0,
+                    };
+                    metrics
+                        .index_lag
+                        .set(i64::try_from(behind).unwrap_or(i64::MAX));
+                    metrics
+                        .index_documents
+                        .set(i64::try_from(state.documents).unwrap_or(i64::MAX));
+                    if !wait.is_zero() {
+                        std::thread::park_timeout(wait);
+                    }
+                }
+            })
+            .expect("the background thread starts");
+        Background {
+            stop,
+            handle: Some(handle),
+        }
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Release);
+        if let Some(h) = self.handle.take() {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+    }
+}
