@@ -93,6 +93,9 @@ fn login_page(app: &App, status: StatusCode, next: &str, error: Option<&str>) ->
 pub struct NextParam {
     #[serde(default)]
     next: String,
+    /// Passed on to the issuer (OpenID Connect `login_hint`), e.g. a user name.
+    #[serde(default)]
+    login_hint: String,
 }
 
 /// `GET /login`
@@ -133,6 +136,7 @@ pub async fn login_oidc(State(app): State<Arc<App>>, Query(p): Query<NextParam>)
         ("nonce", &login.nonce),
         ("code_challenge", &login.challenge()),
         ("code_challenge_method", "S256"),
+        ("login_hint", &p.login_hint),
     ]);
     let sep = if endpoints.authorization.contains('?') {
         "&"

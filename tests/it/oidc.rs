@@ -14,19 +14,19 @@ use serde_json::{Value, json};
 
 use crate::support::{TestApp, free_port};
 
-fn harness() -> PathBuf {
+pub(crate) fn harness() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/interop/oidc")
 }
 
 /// A running OpenID provider; stopped when dropped (its stdin closes).
-struct Provider {
+pub(crate) struct Provider {
     child: Child,
     _stdin: ChildStdin,
-    issuer: String,
+    pub(crate) issuer: String,
 }
 
 impl Provider {
-    fn start(port: u16, keys: &Path, ttl_seconds: u32) -> Provider {
+    pub(crate) fn start(port: u16, keys: &Path, ttl_seconds: u32) -> Provider {
         assert!(
             harness().join("node_modules/oidc-provider").exists(),
             "the OpenID provider harness is not installed: run `npm ci` in tests/interop/oidc (scripts/test does it)"
@@ -91,7 +91,7 @@ impl Drop for Provider {
     }
 }
 
-fn gen_keys(path: &Path) {
+pub(crate) fn gen_keys(path: &Path) {
     let out = Command::new("node")
         .arg(harness().join("provider.mjs"))
         .arg("--gen-keys")
