@@ -21,11 +21,13 @@
 //!
 //! The load generator shares the machine's cores with the server; figures are for both.
 
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
+
+mod common;
+use common::{Server, percentile};
 
 const MANIFEST: &str = r#"{"manifest":{"name":"hello","version":"1.0.0","region":"eu-west","tasks":[{"id":"greet","uses":"builtin/echo","with":{"message":"hello"}}]}}"#;
 
@@ -78,27 +80,11 @@ fn parse_args() -> Args {
     a
 }
 
-struct Server {
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// Starts `maestro serve` with these tenants (name, per-tenant quota or unlimited); returns
 /// an operator token per tenant.
 fn start_server(tenants: &[(&str, Option<u64>)]) -> (Server, String, Vec<String>) {
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = common::free_port();
     let mut config = format!(
         r#"data_dir = "{data}"
 listen = "127.0.0.1:{port}"
@@ -129,29 +115,9 @@ queue_per_tenant = 1000000
     }
     let config_path = dir.path().join("maestro.toml");
     std::fs::write(&config_path, config).unwrap();
-    let child = Command::new(env!("CARGO_BIN_EXE_maestro"))
-        .args(["--output", "json", "--config"])
-        .arg(&config_path)
-        .arg("serve")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start maestro serve");
     let url = format!("http://127.0.0.1:{port}");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "the server did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    (Server { child, _dir: dir }, url, tokens)
-}
-
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    if sorted.is_empty() {
-        return Duration::ZERO;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i]
+    let server = common::serve(&config_path, port, Some(dir), Duration::from_secs(60));
+    (server, url, tokens)
 }
 
 fn report(name: &str, mut lat: Vec<Duration>, errors: usize, elapsed: Duration) {

@@ -83,7 +83,28 @@ impl Background {
                         });
                         sampled = Some(Instant::now());
                     }
-                    let wait = match search.catch_up(&store) {
+                    let report = || {
+                        let state = search.state();
+                        let last = store
+                            .read()
+                            .and_then(|r| r.last_change())
+                            .ok()
+                            .flatten();
+                        let behind = match (last, state.through) {
+                            (Some(l), Some(t)) => l.saturating_sub(t),
+                            (Some(l), None) => l + 1,
+                            (None, _) => 0,
+                        };
+                        metrics
+                            .index_lag
+                            .set(i64::try_from(behind).unwrap_or(i64::MAX));
+                        metrics
+                            .index_documents
+                            .set(i64::try_from(state.documents).unwrap_or(i64::MAX));
+                    };
+                    // Before a step too: a rebuild of a large store is one long step.
+                    report();
+                    let wait = match search.step(&store) {
                         Ok(0) => POLL,
                         Ok(_) => Duration::ZERO,
                         Err(e) => {
@@ -92,23 +113,7 @@ impl Background {
                             RETRY
                         }
                     };
-                    let state = search.state();
-                    let last = store
-                        .read()
-                        .and_then(|r| r.last_change())
-                        .ok()
-                        .flatten();
-                    let behind = match (last, state.through) {
-                        (Some(l), Some(t)) => l.saturating_sub(t),
-                        (Some(l), None) => l + 1,
-                        (None, _) => 0,
-                    };
-                    metrics
-                        .index_lag
-                        .set(i64::try_from(behind).unwrap_or(i64::MAX));
-                    metrics
-                        .index_documents
-                        .set(i64::try_from(state.documents).unwrap_or(i64::MAX));
+                    report();
                     if !wait.is_zero() {
                         std::thread::park_timeout(wait);
                     }

@@ -152,6 +152,8 @@ pub struct App {
     pub sessions: session::Sessions,
     /// Policy bundles loaded for replays.
     bundles: replay::BundleCache,
+    /// Recent replays.
+    replays: replay::ReplayCache,
     /// The indexer and sampler; stops when the appliance is dropped.
     _background: background::Background,
 }
@@ -228,6 +230,7 @@ impl App {
             recovery,
             previous_version,
             bundles: Default::default(),
+            replays: Default::default(),
         })
     }
 

@@ -70,6 +70,22 @@ pub enum ReplayError {
 #[derive(Default)]
 pub struct BundleCache(Mutex<HashMap<Digest, Arc<Policies>>>);
 
+/// Replays kept for pages viewed again (a decision and its pinned bundle never change, so
+/// neither does its replay).
+pub const CACHED_REPLAYS: usize = 4096;
+
+type ReplayKey = (DecisionId, Digest);
+
+/// Recent replays by decision id and input digest, oldest evicted first.
+#[derive(Default)]
+pub struct ReplayCache(Mutex<Replays>);
+
+#[derive(Default)]
+struct Replays {
+    by_key: HashMap<ReplayKey, Arc<Replay>>,
+    order: std::collections::VecDeque<ReplayKey>,
+}
+
 impl App {
     /// The policies of bundle `digest`: the active ones, or loaded from the store.
     pub fn pinned_policies(&self, digest: &Digest) -> Result<Arc<Policies>, ReplayError> {
@@ -101,6 +117,26 @@ impl App {
         }
         cache.insert(*digest, policies.clone());
         Ok(policies)
+    }
+
+    /// [`App::replay`], answered from the recent replays when the decision was replayed
+    /// before.
+    pub fn replay_cached(&self, decision: &Decision) -> Result<Arc<Replay>, ReplayError> {
+        let key = (decision.id.clone(), decision.input_digest);
+        if let Some(r) = self.replays.0.lock().by_key.get(&key) {
+            return Ok(r.clone());
+        }
+        let replay = Arc::new(self.replay(decision)?);
+        let mut cache = self.replays.0.lock();
+        if cache.by_key.insert(key.clone(), replay.clone()).is_none() {
+            cache.order.push_back(key);
+            while cache.order.len() > CACHED_REPLAYS {
+                if let Some(old) = cache.order.pop_front() {
+                    cache.by_key.remove(&old);
+                }
+            }
+        }
+        Ok(replay)
     }
 
     /// Replays `decision` on its pinned bundle and explains it.

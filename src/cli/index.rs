@@ -146,7 +146,8 @@ fn results_text(r: &Results) -> String {
         return "no match".into();
     }
     let mut s = format!(
-        "{} match{}\n",
+        "{}{} match{}\n",
+        if r.total_exact { "" } else { "more than " },
         r.total,
         if r.total == 1 { "" } else { "es" }
     );

@@ -241,7 +241,7 @@ pub struct DecisionView {
     /// The recorded decision.
     pub decision: Decision,
     /// The replay on its pinned bundle, or why it could not run.
-    pub replay: Result<Replay, String>,
+    pub replay: Result<std::sync::Arc<Replay>, String>,
 }
 
 fn decision_block(d: &DecisionView) -> Markup {
@@ -467,7 +467,10 @@ pub fn search(
             }
             Some(Err(e)) => { p.error-box { (e) } }
             Some(Ok(r)) => {
-                p.muted { (r.total) @if r.total == 1 { " match" } @else { " matches" } }
+                p.muted {
+                    @if r.total_exact { (r.total) @if r.total == 1 { " match" } @else { " matches" } }
+                    @else { "more than " (r.total) " matches; newest first" }
+                }
                 (hits_table(&r.hits, "Nothing matches."))
                 div.pager {
                     @if let Some(c) = &r.next_cursor {

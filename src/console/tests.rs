@@ -96,6 +96,7 @@ fn pages(p: &str) -> Vec<String> {
     let results = Ok(Results {
         hits: vec![hit],
         total: 1,
+        total_exact: true,
         next_cursor: Some(p.into()),
     });
     let v = viewer(p);

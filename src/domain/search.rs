@@ -167,8 +167,11 @@ pub struct Hit {
 pub struct Results {
     /// The hits of this page.
     pub hits: Vec<Hit>,
-    /// How many documents match in all.
+    /// How many documents match: exact when `total_exact`, else a lower bound (counting
+    /// stops at 10,000).
     pub total: u64,
+    /// Whether `total` is exact.
+    pub total_exact: bool,
     /// Pass as `cursor` for the next page.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,

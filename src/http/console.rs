@@ -512,7 +512,7 @@ pub async fn executions(
 }
 
 fn decision_view(app: &App, decision: crate::domain::execution::Decision) -> DecisionView {
-    let replay = app.replay(&decision).map_err(|e| e.to_string());
+    let replay = app.replay_cached(&decision).map_err(|e| e.to_string());
     DecisionView { decision, replay }
 }
 

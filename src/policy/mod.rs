@@ -253,6 +253,12 @@ impl Policies {
         engine
             .add_data(to_regorus(&bundle.data).map_err(PolicyError::Data)?)
             .map_err(|e| PolicyError::Data(e.to_string()))?;
+        // Prepare the interpreter once (module analysis, scheduling, loop hoisting): every
+        // clone for an explanation or an interpreted decision then starts prepared instead of
+        // analysing the modules again.
+        engine
+            .eval_query("true".into(), false)
+            .map_err(|e| PolicyError::Data(format!("preparing the policies: {e}")))?;
         let digest = bundle.digest();
         Ok(Policies {
             bundle: Arc::new(bundle),

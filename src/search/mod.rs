@@ -14,16 +14,19 @@ use std::ops::Bound;
 use std::path::Path;
 
 use parking_lot::Mutex;
-use tantivy::collector::{Count, HistogramCollector, TopDocs};
+use tantivy::collector::HistogramCollector;
 use tantivy::directory::MmapDirectory;
 use tantivy::query::{
-    AllQuery, BooleanQuery, EmptyQuery, Occur, PhraseQuery, RangeQuery, RegexQuery, TermQuery,
+    AllQuery, BooleanQuery, EmptyQuery, EnableScoring, Occur, PhraseQuery, RangeQuery, TermQuery,
 };
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TEXT, Value as _,
 };
 use tantivy::tokenizer::TokenStream as _;
-use tantivy::{Index, IndexReader, IndexWriter, Order, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{
+    DocAddress, Index, IndexReader, IndexWriter, Order, ReloadPolicy, TERMINATED, TantivyDocument,
+    Term,
+};
 
 use crate::domain::actor::{Access, TenantScope};
 use crate::domain::execution::{Decision, Execution};
@@ -35,12 +38,14 @@ use crate::store::{Change, Store, StoreError};
 pub const MAX_LIMIT: usize = 100;
 /// Most hits a search pages through (offset + limit).
 pub const MAX_DEPTH: usize = 10_000;
+/// Matches counted exactly; beyond, the total is a lower bound (`total_exact: false`).
+pub const COUNT_CAP: u64 = 10_000;
 /// Changes applied per commit when catching up.
 const BATCH: usize = 5_000;
 /// Memory of the index writer.
 const WRITER_HEAP: usize = 64 * 1024 * 1024;
 /// Version of the document layout; a different one rebuilds the index.
-const LAYOUT: u32 = 2;
+const LAYOUT: u32 = 3;
 
 /// Why the index failed.
 #[derive(Debug, thiserror::Error)]
@@ -175,7 +180,19 @@ impl SearchIndex {
         let (schema, fields) = schema();
         let directory = MmapDirectory::open(dir)
             .map_err(|e| SearchError::Index(format!("{}: {e}", dir.display())))?;
-        let index = Index::open_or_create(directory, schema)?;
+        // Documents sorted newest first in every segment, so a search can stop after the
+        // first matches of each segment instead of ranking every match.
+        let settings = tantivy::IndexSettings {
+            sort_by_field: Some(tantivy::IndexSortByField {
+                field: "ts".into(),
+                order: Order::Desc,
+            }),
+            ..Default::default()
+        };
+        let index = Index::builder()
+            .schema(schema)
+            .settings(settings)
+            .open_or_create(directory)?;
         let payload = index.load_metas()?.payload;
         let through = match payload {
             None => None,
@@ -307,28 +324,37 @@ impl SearchIndex {
     }
 
     /// Applies the store's changes after the index's last one, in batches, each committed
-    /// with the sequence it reaches. Returns how many changes were applied.
+    /// with the sequence it reaches, until none is left. Returns how many were applied.
     pub fn catch_up(&self, store: &Store) -> Result<u64, SearchError> {
-        let mut applied = 0u64;
+        let mut applied = 0;
         loop {
-            let reader = store.read()?;
-            let fresh = self.through.lock().is_none();
-            if fresh && reader.last_change()?.is_some() && self.state().documents == 0 {
-                // A fresh index over existing data: a scan of the tables is faster than a
-                // replay of every change.
-                drop(reader);
-                return self.rebuild(store, |_, _| {});
+            match self.step(store)? {
+                0 => return Ok(applied),
+                n => applied += n,
             }
-            let mut writer = self.writer.lock();
-            let from = *self.through.lock();
-            let changes = reader.changes_after(from, BATCH)?;
-            let Some(last) = changes.last().map(|c| c.seq) else {
-                return Ok(applied);
-            };
-            self.apply(&reader, &mut writer, &changes)?;
-            self.commit(&mut writer, Some(last))?;
-            applied += changes.len() as u64;
         }
+    }
+
+    /// Applies one batch of the store's changes after the index's last one and commits it
+    /// with the sequence it reaches. Returns how many changes were applied (0: caught up).
+    pub fn step(&self, store: &Store) -> Result<u64, SearchError> {
+        let reader = store.read()?;
+        let fresh = self.through.lock().is_none();
+        if fresh && reader.last_change()?.is_some() && self.state().documents == 0 {
+            // A fresh index over existing data: a scan of the tables is faster than a
+            // replay of every change.
+            drop(reader);
+            return self.rebuild(store, |_, _| {});
+        }
+        let mut writer = self.writer.lock();
+        let from = *self.through.lock();
+        let changes = reader.changes_after(from, BATCH)?;
+        let Some(last) = changes.last().map(|c| c.seq) else {
+            return Ok(0);
+        };
+        self.apply(&reader, &mut writer, &changes)?;
+        self.commit(&mut writer, Some(last))?;
+        Ok(changes.len() as u64)
     }
 
     fn apply(
@@ -487,10 +513,12 @@ impl SearchIndex {
             |field, v: &str| -> Box<dyn tantivy::query::Query> { Box::new(self.term(field, v)) };
         match c {
             Clause::Digest(hex) if hex.len() == 64 => exact(f.digest, hex),
-            Clause::Digest(hex) => match RegexQuery::from_pattern(&format!("{hex}.*"), f.digest) {
-                Ok(q) => Box::new(q),
-                Err(_) => Box::new(EmptyQuery),
-            },
+            // Every term starting with the prefix lies in [prefix, prefix + "g"): digests are
+            // lowercase hex, below 'g'. A term range walks the term dictionary once.
+            Clause::Digest(hex) => Box::new(RangeQuery::new(
+                Bound::Included(Term::from_field_text(f.digest, hex)),
+                Bound::Excluded(Term::from_field_text(f.digest, &format!("{hex}g"))),
+            )),
             Clause::Id(id) => exact(f.id, id),
             Clause::Status(s) => exact(f.status, s.as_str()),
             Clause::Name(v) => exact(f.name, v),
@@ -551,27 +579,60 @@ impl SearchIndex {
             return Ok(Results {
                 hits: Vec::new(),
                 total: 0,
+                total_exact: true,
                 next_cursor: None,
             });
         }
         let searcher = self.reader.searcher();
         let query = self.query(scopes, q);
-        let top = TopDocs::with_limit(limit)
-            .and_offset(offset)
-            .order_by_fast_field::<i64>("ts", Order::Desc);
-        let (docs, total) = searcher.search(&query, &(top, Count))?;
-        let mut hits = Vec::with_capacity(docs.len());
-        for (_, address) in docs {
+        let weight = query.weight(EnableScoring::disabled_from_searcher(&searcher))?;
+        // Every segment is sorted newest first: its first `want` matches are its newest, so
+        // each segment is read only until it gave them and the count reached its cap.
+        let want = offset + limit;
+        let mut top: Vec<(i64, DocAddress)> = Vec::new();
+        let mut counted = 0u64;
+        let mut exact = true;
+        for (ord, segment) in searcher.segment_readers().iter().enumerate() {
+            let ts = segment.fast_fields().i64("ts")?;
+            let alive = segment.alive_bitset();
+            let mut scorer = weight.scorer(segment, 1.0)?;
+            let mut taken = 0;
+            let mut doc = scorer.doc();
+            while doc != TERMINATED {
+                if alive.is_none_or(|a| a.is_alive(doc)) {
+                    if taken < want {
+                        top.push((
+                            ts.first(doc).unwrap_or(i64::MIN),
+                            DocAddress::new(ord as u32, doc),
+                        ));
+                        taken += 1;
+                    }
+                    counted += 1;
+                    if taken >= want && counted >= COUNT_CAP {
+                        if scorer.advance() != TERMINATED {
+                            exact = false;
+                        }
+                        break;
+                    }
+                }
+                doc = scorer.advance();
+            }
+        }
+        top.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut hits = Vec::with_capacity(limit);
+        for (_, address) in top.into_iter().skip(offset).take(limit) {
             let doc: TantivyDocument = searcher.doc(address)?;
             if let Some(hit) = self.hit(&doc) {
                 hits.push(hit);
             }
         }
         let next = offset + limit;
+        let more = (next as u64) < counted || !exact;
         Ok(Results {
-            next_cursor: (next < total && next < MAX_DEPTH).then(|| next.to_string()),
+            next_cursor: (more && next < MAX_DEPTH).then(|| next.to_string()),
             hits,
-            total: total as u64,
+            total: counted,
+            total_exact: exact,
         })
     }
 

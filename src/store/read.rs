@@ -67,6 +67,47 @@ impl tlog::HashSource for LogHashes {
 
 const ID_MAX: &str = "\u{7f}";
 
+/// The fields of a stored execution a list shows. Decoding only these skips the rest of
+/// the record (tasks, outputs, decision inputs) without building it.
+#[derive(serde::Deserialize)]
+struct Listed {
+    id: ExecutionId,
+    tenant: TenantId,
+    status: ExecutionStatus,
+    manifest: ListedManifest,
+    region: String,
+    #[serde(default)]
+    canary: bool,
+    submitted_at: jiff::Timestamp,
+    #[serde(default)]
+    finished_at: Option<jiff::Timestamp>,
+    #[serde(default)]
+    receipt: Option<crate::domain::execution::ReceiptRef>,
+}
+
+#[derive(serde::Deserialize)]
+struct ListedManifest {
+    name: String,
+    version: String,
+}
+
+impl Listed {
+    fn summary(self) -> ExecutionSummary {
+        ExecutionSummary {
+            id: self.id,
+            tenant: self.tenant,
+            status: self.status,
+            name: self.manifest.name,
+            version: self.manifest.version,
+            region: self.region,
+            canary: self.canary,
+            submitted_at: self.submitted_at,
+            finished_at: self.finished_at,
+            receipt_digest: self.receipt.map(|r| r.digest),
+        }
+    }
+}
+
 impl Reader {
     pub(super) fn new(txn: ReadTransaction) -> Self {
         Reader { txn }
@@ -117,10 +158,22 @@ impl Reader {
         let mut items = Vec::new();
         let mut scanned = 0usize;
         let mut last_seen: Option<String> = None;
-        let matches = |e: &Execution| {
+        let matches = |e: &Listed| {
             q.name.as_ref().is_none_or(|n| &e.manifest.name == n)
                 && q.canary.is_none_or(|c| e.canary == c)
                 && q.status.is_none_or(|s| e.status == s)
+        };
+        let active = self.txn.open_table(ACTIVE)?;
+        // The live state (running) of a queued record comes from the active table.
+        let decode = |bytes: &[u8]| -> Result<Listed, StoreError> {
+            let mut e: Listed = codec::decode(bytes)?;
+            if e.status == ExecutionStatus::Queued
+                && let Some(v) = active.get((e.tenant.as_str(), e.id.as_str()))?
+                && v.value() > 0
+            {
+                e.status = ExecutionStatus::Running;
+            }
+            Ok(e)
         };
         let mut exhausted = true;
         if let Some(status) = q.status {
@@ -133,8 +186,7 @@ impl Reader {
                 let id = key.value().2.to_owned();
                 scanned += 1;
                 if let Some(v) = executions.get((tenant, id.as_str()))? {
-                    let mut e: Execution = codec::decode(v.value())?;
-                    self.overlay(&mut e)?;
+                    let e = decode(v.value())?;
                     if matches(&e) {
                         items.push(e.summary());
                     }
@@ -149,8 +201,7 @@ impl Reader {
             for row in executions.range((tenant, "")..(tenant, upper))?.rev() {
                 let (key, value) = row?;
                 scanned += 1;
-                let mut e: Execution = codec::decode(value.value())?;
-                self.overlay(&mut e)?;
+                let e = decode(value.value())?;
                 if matches(&e) {
                     items.push(e.summary());
                 }

@@ -1,0 +1,55 @@
+//! What the HTTP load tools share: starting `maestro serve` (the binary built with the
+//! bench) on a config file and waiting for its port, stopping it, and percentiles.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running `maestro serve`; killed when dropped, with its temporary directory, if any.
+pub struct Server {
+    child: Child,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A free port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `maestro serve --config CONFIG` and waits up to `wait` for `port` to accept
+/// connections; `dir` is removed when the server is dropped.
+pub fn serve(config: &Path, port: u16, dir: Option<tempfile::TempDir>, wait: Duration) -> Server {
+    let child = Command::new(env!("CARGO_BIN_EXE_maestro"))
+        .args(["--output", "json", "--config"])
+        .arg(config)
+        .arg("serve")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start maestro serve");
+    let deadline = Instant::now() + wait;
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(Instant::now() < deadline, "the server did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server { child, _dir: dir }
+}
+
+/// The `p` quantile of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    if sorted.is_empty() {
+        return Duration::ZERO;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
