@@ -7,7 +7,6 @@ pub mod app;
 pub mod attest;
 pub mod cli;
 pub mod config;
-pub mod console;
 pub mod domain;
 pub mod engine;
 pub mod http;

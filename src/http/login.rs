@@ -11,12 +11,12 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 
+use super::console::pages::{self, DemoLogin};
+use super::console::view::query;
 use super::console::{SESSION_COOKIE, cookie, html};
 use crate::app::App;
 use crate::app::oidc::Redemption;
 use crate::app::session::{IDLE, LOGIN_TTL};
-use crate::console::pages::{self, DemoLogin};
-use crate::console::query;
 use crate::domain::actor::Actor;
 use crate::domain::ids::TenantId;
 

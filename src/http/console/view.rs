@@ -1,16 +1,15 @@
-//! The read-only ops console: server-rendered HTML pages (maud), an embedded stylesheet
+//! The console's page frame and small views: layout, navigation, badges, times, digests,
+//! query strings. The console is server-rendered HTML (maud) with an embedded stylesheet
 //! (rust-embed) and SVG charts drawn on the server. No JavaScript, no inline script or style
 //! (the pages run under a strict CSP), no form that posts: every form is a GET of filters.
 //!
-//! This module only renders: the HTTP layer (`http/console.rs`) authenticates, asks the
-//! guard for scopes, reads the data and hands it here. maud escapes every string it
+//! The views only render: the handlers (`http/console/mod.rs`) authenticate, ask the guard
+//! for scopes, read the data and hand it here. maud escapes every string it
 //! inserts, so hostile text in manifests, task ids or deny reasons stays text.
 
-pub mod assets;
-pub mod chart;
-pub mod pages;
-
 use maud::{DOCTYPE, Markup, html};
+
+use super::assets;
 
 /// Who is looking, as the header shows it.
 #[derive(Debug, Clone)]
@@ -132,6 +131,3 @@ pub fn pretty(v: &serde_json::Value) -> Markup {
     let text = serde_json::to_string_pretty(v).unwrap_or_default();
     html! { pre { (text) } }
 }
-
-#[cfg(test)]
-mod tests;

@@ -2,7 +2,7 @@
 //! script or style (the CSP would refuse them).
 
 use super::pages::*;
-use super::*;
+use super::view::*;
 use crate::domain::search::{DocKind, Hit, Results};
 
 /// Payloads from the usual XSS corpora: tags, attribute breakouts, URLs, SVG, encodings.

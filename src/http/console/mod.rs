@@ -1,7 +1,14 @@
-//! The console's pages over HTTP: who is looking (a session cookie, or a bearer token),
-//! the guard's scopes for every page that shows tenant data, the data, and the HTML from
-//! `console::pages`. Only GET (and HEAD) routes exist here; every other method answers 405.
+//! The read-only ops console: who is looking (a session cookie, or a bearer token), the
+//! guard's scopes for every page that shows tenant data, the data, and the HTML from
+//! `pages` (maud; `view` frames it, `chart` draws SVG, `assets` holds the embedded files). Only GET (and HEAD) routes exist here; every other method answers 405.
 //! Each page's render time is exported as `mc_console_view_ms{page}`.
+
+pub mod assets;
+pub mod chart;
+pub mod pages;
+#[cfg(test)]
+mod tests;
+pub mod view;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -16,13 +23,13 @@ use serde::Deserialize;
 use super::auth::{Caller, bearer, refuse_credentials};
 use super::error::ApiError;
 use crate::app::App;
-use crate::console::pages::{self, DecisionView, ListFilters, Overview, ReceiptView, TenantPanel};
-use crate::console::{Viewer, assets, chart, query};
 use crate::domain::actor::{Access, Actor, TenantScope};
 use crate::domain::execution::ExecutionStatus;
 use crate::domain::ids::{DecisionId, ExecutionId};
 use crate::domain::search::{self, Clause, Hit, Query as SearchQuery, Term};
 use crate::store::ListQuery;
+use pages::{DecisionView, ListFilters, Overview, ReceiptView, TenantPanel};
+use view::{Viewer, query};
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "maestro_session";

@@ -3,7 +3,7 @@
 
 use maud::{Markup, html};
 
-use super::{Section, Viewer, badge, layout, pretty, query, short_digest, when};
+use super::view::{Section, Viewer, badge, layout, pretty, query, short_digest, when};
 use crate::app::replay::Replay;
 use crate::attest::receipt::{Outcome, ReceiptBundle, Report};
 use crate::domain::actions::ActionSpec;
