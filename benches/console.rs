@@ -164,6 +164,15 @@ fn manifest(i: u64) -> Value {
     json!({"manifest": {"name": format!("job-{}", i % 50), "version": "1.0.0", "region": "eu-west", "tasks": tasks}})
 }
 
+/// `GET url` as JSON, with a bearer token when given.
+async fn get_json(client: &reqwest::Client, url: &str, token: Option<&str>) -> Value {
+    let mut r = client.get(url);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    r.send().await.unwrap().json().await.unwrap()
+}
+
 async fn count(client: &reqwest::Client, url: &str) -> (u64, u64) {
     let text = client
         .get(format!("{url}/metrics"))
@@ -184,14 +193,7 @@ async fn count(client: &reqwest::Client, url: &str) -> (u64, u64) {
 
 async fn seed(client: &reqwest::Client, url: &str, target: u64) {
     // Every execution ends with a receipt in the log: its size is what the store holds.
-    let log: Value = client
-        .get(format!("{url}/api/v1/log"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let log = get_json(client, &format!("{url}/api/v1/log"), None).await;
     let have = log["checkpoint"]["size"].as_u64().unwrap_or(0);
     if have >= target {
         println!("data directory already holds {have} executions; waiting for the index…");
@@ -261,15 +263,12 @@ async fn seed(client: &reqwest::Client, url: &str, target: u64) {
     );
     loop {
         let (docs, lag) = count(client, url).await;
-        let queued: Value = client
-            .get(format!("{url}/api/v1/search?q=status%3Aqueued&limit=1"))
-            .bearer_auth(OPERATOR[0])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let queued = get_json(
+            client,
+            &format!("{url}/api/v1/search?q=status%3Aqueued&limit=1"),
+            Some(OPERATOR[0]),
+        )
+        .await;
         if docs >= target && lag == 0 && queued["total"] == 0 {
             break;
         }
@@ -370,15 +369,12 @@ fn main() {
                 let id = e["id"].as_str().unwrap().to_owned();
                 let t = Instant::now();
                 loop {
-                    let r: Value = client
-                        .get(format!("{url}/api/v1/search?q={id}"))
-                        .bearer_auth(VIEWER)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
+                    let r = get_json(
+                        &client,
+                        &format!("{url}/api/v1/search?q={id}"),
+                        Some(VIEWER),
+                    )
+                    .await;
                     if r["total"] == 1 {
                         break;
                     }
@@ -397,20 +393,16 @@ fn main() {
             let mut digests = Vec::new();
             let mut cursor: Option<String> = None;
             while ids.len() < 20_000 {
-                let mut q = vec![("limit", "1000".to_owned())];
-                if let Some(c) = &cursor {
-                    q.push(("cursor", c.clone()));
-                }
-                let page: Value = client
-                    .get(format!("{url}/api/v1/executions"))
-                    .query(&q)
-                    .bearer_auth(VIEWER)
-                    .send()
-                    .await
-                    .unwrap()
-                    .json()
-                    .await
-                    .unwrap();
+                let after = cursor
+                    .as_deref()
+                    .map(|c| format!("&cursor={c}"))
+                    .unwrap_or_default();
+                let page = get_json(
+                    &client,
+                    &format!("{url}/api/v1/executions?limit=1000{after}"),
+                    Some(VIEWER),
+                )
+                .await;
                 for e in page["items"].as_array().unwrap() {
                     ids.push(e["id"].as_str().unwrap().to_owned());
                     if let Some(d) = e["receipt_digest"].as_str() {

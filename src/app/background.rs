@@ -90,11 +90,7 @@ impl Background {
                             .and_then(|r| r.last_change())
                             .ok()
                             .flatten();
-                        let behind = match (last, state.through) {
-                            (Some(l), Some(t)) => l.saturating_sub(t),
-                            (Some(l), None) => l + 1,
-                            (None, _) => 0,
-                        };
+                        let behind = state.behind(last);
                         metrics
                             .index_lag
                             .set(i64::try_from(behind).unwrap_or(i64::MAX));

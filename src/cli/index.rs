@@ -114,11 +114,7 @@ pub fn index(cmd: IndexCommand, config_file: Option<&Path>, out: &Output) -> any
             let (local, index) = local_index(&target, config_file)?;
             let state = index.state();
             let last = local.store.read()?.last_change()?;
-            let behind = match (last, state.through) {
-                (Some(l), Some(t)) => l.saturating_sub(t),
-                (Some(l), None) => l + 1,
-                (None, _) => 0,
-            };
+            let behind = state.behind(last);
             let v = serde_json::json!({
                 "documents": state.documents,
                 "through_change": state.through,

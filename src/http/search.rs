@@ -32,7 +32,7 @@ pub struct SearchParams {
     pub tenant: Option<String>,
 }
 
-/// Runs a parsed search on the guard's scopes off the async executor.
+/// Parses `q` and runs it on the guard's scopes, from `cursor`.
 pub async fn run(
     app: &Arc<App>,
     scopes: Vec<TenantScope>,
@@ -57,6 +57,17 @@ pub async fn run(
             crate::search::MAX_LIMIT
         )));
     }
+    blocking(app, scopes, query, limit, offset).await
+}
+
+/// Runs a search on the guard's scopes off the async executor.
+pub async fn blocking(
+    app: &Arc<App>,
+    scopes: Vec<TenantScope>,
+    query: search::Query,
+    limit: usize,
+    offset: usize,
+) -> Result<Results, ApiError> {
     let index = app.search.clone();
     tokio::task::spawn_blocking(move || index.search(&scopes, &query, limit, offset))
         .await

@@ -122,6 +122,17 @@ pub struct IndexState {
     pub documents: u64,
 }
 
+impl IndexState {
+    /// How many changes of a store whose last change is `last` the index does not hold.
+    pub fn behind(&self, last: Option<u64>) -> u64 {
+        match (last, self.through) {
+            (Some(l), Some(t)) => l.saturating_sub(t),
+            (Some(l), None) => l + 1,
+            (None, _) => 0,
+        }
+    }
+}
+
 /// The search index of one data directory.
 pub struct SearchIndex {
     index: Index,

@@ -201,12 +201,9 @@ async fn search_blocking(
     q: SearchQuery,
     limit: usize,
 ) -> Result<Vec<Hit>, ApiError> {
-    let index = app.search.clone();
-    tokio::task::spawn_blocking(move || index.search(&scopes, &q, limit, 0))
-        .await
-        .map_err(ApiError::internal)?
-        .map(|r| r.hits)
-        .map_err(ApiError::internal)
+    Ok(super::search::blocking(app, scopes, q, limit, 0)
+        .await?
+        .hits)
 }
 
 fn terms(clauses: Vec<Clause>) -> SearchQuery {
@@ -399,11 +396,7 @@ async fn overview_data(app: &Arc<App>, scopes: &[TenantScope]) -> Result<Overvie
         .read()
         .and_then(|r| r.last_change())
         .map_err(ApiError::internal)?;
-    let behind = match (last, state.through) {
-        (Some(l), Some(t)) => l.saturating_sub(t),
-        (Some(l), None) => l + 1,
-        (None, _) => 0,
-    };
+    let behind = state.behind(last);
     Ok(Overview {
         tenants,
         queue_chart,
