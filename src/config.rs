@@ -63,8 +63,15 @@ pub struct Config {
     pub actions: ActionsConfig,
     /// Regions of this deployment; empty accepts any well-formed region.
     pub regions: Vec<String>,
+    /// Other names of declared regions, e.g. names earlier configurations used: alias →
+    /// region. Receipts that record an alias count as that region.
+    pub region_aliases: BTreeMap<String, String>,
+    /// The region this node runs in: runs whose data must stay elsewhere are denied.
+    pub node_region: Option<String>,
     /// Storage locations ("buckets") by name, each tagged with a region.
     pub locations: BTreeMap<String, LocationConfig>,
+    /// The residency auditor.
+    pub residency: ResidencyConfig,
     /// Tenants by id.
     pub tenants: BTreeMap<String, TenantConfig>,
     /// API tokens (hashed).
@@ -89,7 +96,10 @@ impl Default for Config {
             commit: CommitConfig::default(),
             actions: ActionsConfig::default(),
             regions: Vec::new(),
+            region_aliases: BTreeMap::new(),
+            node_region: None,
             locations: BTreeMap::new(),
+            residency: ResidencyConfig::default(),
             tenants: BTreeMap::new(),
             tokens: Vec::new(),
             features: Features::default(),
@@ -292,6 +302,26 @@ impl Default for ExecActionConfig {
 pub struct LocationConfig {
     /// Region tag.
     pub region: String,
+    /// Locations that receive a copy of everything written here (replication targets).
+    #[serde(default)]
+    pub replicas: Vec<String>,
+}
+
+/// The residency auditor.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ResidencyConfig {
+    /// How often the auditor checks new receipts (it also runs at start, and checks every
+    /// receipt again whenever the regions, locations or tenants' allowed regions change).
+    pub audit_interval: String,
+}
+
+impl Default for ResidencyConfig {
+    fn default() -> Self {
+        ResidencyConfig {
+            audit_interval: "1h".into(),
+        }
+    }
 }
 
 /// A tenant.
@@ -560,15 +590,99 @@ fn check_shape(table: &toml::Table, origin: &str) -> Result<(), ConfigError> {
         .map_err(|e| err(origin, e.to_string().trim_end().replace('\n', " ")))
 }
 
-fn region_ok(r: &str) -> bool {
-    !r.is_empty()
-        && r.len() <= 32
-        && r.as_bytes()[0].is_ascii_lowercase()
-        && r.bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-}
+use crate::domain::residency::is_region_id as region_ok;
 
 impl Config {
+    /// The residency rules this configuration puts in force.
+    pub fn residency_rules(&self) -> crate::domain::residency::Rules {
+        use crate::domain::residency::{LocationRule, Rules};
+        Rules {
+            regions: self.regions.iter().cloned().collect(),
+            aliases: self.region_aliases.clone(),
+            locations: self
+                .locations
+                .iter()
+                .map(|(name, l)| {
+                    (
+                        name.clone(),
+                        LocationRule {
+                            region: l.region.clone(),
+                            replicas: l.replicas.clone(),
+                        },
+                    )
+                })
+                .collect(),
+            tenants: self
+                .tenants
+                .iter()
+                .map(|(id, t)| (id.clone(), t.allowed_regions.iter().cloned().collect()))
+                .collect(),
+        }
+    }
+
+    fn validate_locations(&self, known_region: impl Fn(&str) -> bool) -> Result<(), ConfigError> {
+        for (alias, region) in &self.region_aliases {
+            let origin = format!("region_aliases.{alias}");
+            if alias.trim().is_empty() || alias.len() > 64 || alias.chars().any(char::is_control) {
+                return Err(err(origin, "an alias is 1 to 64 printable characters"));
+            }
+            if self.regions.iter().any(|r| r == alias) {
+                return Err(err(origin, "a declared region cannot also be an alias"));
+            }
+            if !region_ok(region) || !known_region(region) {
+                return Err(err(origin, format!("{region:?} is not a declared region")));
+            }
+        }
+        if let Some(r) = &self.node_region
+            && (!region_ok(r) || !known_region(r))
+        {
+            return Err(err(
+                "node_region",
+                format!("{r:?} is not a declared region"),
+            ));
+        }
+        duration::parse(&self.residency.audit_interval).map_err(|e| {
+            err(
+                "residency.audit_interval",
+                format!("{:?}: {e}", self.residency.audit_interval),
+            )
+        })?;
+        for (name, loc) in &self.locations {
+            let origin = format!("locations.{name}");
+            if name.is_empty()
+                || !name
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+            {
+                return Err(err(
+                    origin,
+                    "location names use lowercase letters, digits, '-' and '_'",
+                ));
+            }
+            if !region_ok(&loc.region) {
+                return Err(err(
+                    origin,
+                    format!("region {:?} is not a region id", loc.region),
+                ));
+            }
+            if !known_region(&loc.region) {
+                return Err(err(
+                    origin,
+                    format!("region {:?} is not in regions", loc.region),
+                ));
+            }
+            for r in &loc.replicas {
+                if r == name || !self.locations.contains_key(r) {
+                    return Err(err(
+                        origin,
+                        format!("replica {r:?} is not another configured location"),
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn validate_oidc(&self) -> Result<(), ConfigError> {
         let o = &self.oidc;
         duration::parse(&o.leeway)
@@ -698,31 +812,7 @@ impl Config {
             }
         }
         let known_region = |r: &str| self.regions.is_empty() || self.regions.iter().any(|x| x == r);
-        for (name, loc) in &self.locations {
-            let origin = format!("locations.{name}");
-            if name.is_empty()
-                || !name
-                    .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
-            {
-                return Err(err(
-                    origin,
-                    "location names use lowercase letters, digits, '-' and '_'",
-                ));
-            }
-            if !region_ok(&loc.region) {
-                return Err(err(
-                    origin,
-                    format!("region {:?} is not a region id", loc.region),
-                ));
-            }
-            if !known_region(&loc.region) {
-                return Err(err(
-                    origin,
-                    format!("region {:?} is not in regions", loc.region),
-                ));
-            }
-        }
+        self.validate_locations(known_region)?;
         for (id, tenant) in &self.tenants {
             let origin = format!("tenants.{id}");
             TenantId::new(id).map_err(|e| err(&origin, e.to_string()))?;

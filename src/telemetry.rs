@@ -2,8 +2,8 @@
 //! defined here) and structured logging setup. Only this module imports `prometheus`.
 
 use prometheus::{
-    Encoder as _, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge,
-    IntGaugeVec, Opts, Registry, TextEncoder,
+    Encoder as _, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec,
+    IntGauge, IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
 use crate::config::LogFormat;
@@ -48,6 +48,16 @@ pub struct Metrics {
     pub index_documents: IntGauge,
     /// Failed attempts of the indexer (retried).
     pub index_errors: IntCounter,
+    /// Residency violations the auditor found (each counted once), by tenant and region.
+    pub residency_violations: IntCounterVec,
+    /// Open residency violations, by tenant and region.
+    pub residency_open: IntGaugeVec,
+    /// Residency audits, by result (`ok`, `failed`).
+    pub residency_audit_runs: IntCounterVec,
+    /// Receipts the residency auditor checked.
+    pub residency_audit_receipts: IntCounter,
+    /// When the last residency audit succeeded (Unix seconds).
+    pub residency_audit_last_success: Gauge,
     /// Console page render time in milliseconds, by page.
     pub console_view_ms: HistogramVec,
     /// HTTP requests, by route, method and status.
@@ -177,6 +187,43 @@ impl Metrics {
         registry
             .register(Box::new(index_errors.clone()))
             .expect("unique metric");
+        let residency_violations = counter_vec(
+            "mc_residency_violations_total",
+            "Residency violations found by the auditor (each counted once), by tenant and region.",
+            &["tenant", "region"],
+        );
+        let residency_open = IntGaugeVec::new(
+            Opts::new(
+                "mc_residency_violations_open",
+                "Residency violations not resolved, by tenant and region.",
+            ),
+            &["tenant", "region"],
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(residency_open.clone()))
+            .expect("unique metric");
+        let residency_audit_runs = counter_vec(
+            "mc_residency_audits_total",
+            "Runs of the residency auditor, by result (ok, failed).",
+            &["result"],
+        );
+        let residency_audit_receipts = IntCounter::new(
+            "mc_residency_audit_receipts_total",
+            "Receipts checked by the residency auditor.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(residency_audit_receipts.clone()))
+            .expect("unique metric");
+        let residency_audit_last_success = Gauge::new(
+            "mc_residency_audit_last_success_timestamp_seconds",
+            "When the last residency audit succeeded (Unix seconds; 0 before the first).",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(residency_audit_last_success.clone()))
+            .expect("unique metric");
         let console_view_ms = HistogramVec::new(
             HistogramOpts::new(
                 "mc_console_view_ms",
@@ -242,6 +289,11 @@ impl Metrics {
             index_lag,
             index_documents,
             index_errors,
+            residency_violations,
+            residency_open,
+            residency_audit_runs,
+            residency_audit_receipts,
+            residency_audit_last_success,
             console_view_ms,
             http_requests,
             http_seconds,

@@ -1,10 +1,15 @@
 # mc.residency: data stays in its region. At admission, a run whose region, or whose artifact
 # locations, fall outside the tenant's allowed regions is denied.
 #
+# When the residency auditor enforces, open violations block the tenant's new runs that use
+# an affected location (or could: an artifact location computed at run time), or that run in
+# an affected region.
+#
 # input:
-#   tenant:    {id, allowed_regions}   (empty: every region)
+#   tenant:    {id, allowed_regions (empty: every region),
+#               blocked: {locations: [name], regions: [region]}}
 #   manifest:  {region, tasks: [{id, uses, location?}]}
-#   appliance: {locations: {name: region}}
+#   appliance: {locations: {name: region}, node_region (null: not declared)}
 package mc.residency
 
 default allow := false
@@ -42,5 +47,44 @@ deny contains reason if {
 	reason := {
 		"code": "location_region_not_allowed",
 		"message": sprintf("task %q writes to %q in region %q, which tenant %s may not use", [task.id, task.location, region, input.tenant.id]),
+	}
+}
+
+deny contains reason if {
+	node := input.appliance.node_region
+	is_string(node)
+	node != input.manifest.region
+	reason := {
+		"code": "node_outside_region",
+		"message": sprintf("this node runs in region %q, but the workflow's data must stay in %q", [node, input.manifest.region]),
+	}
+}
+
+deny contains reason if {
+	some task in input.manifest.tasks
+	task.uses == "builtin/artifact"
+	task.location in input.tenant.blocked.locations
+	reason := {
+		"code": "residency_violation_open",
+		"message": sprintf("task %q writes to %q, which has an open residency violation for tenant %s; resolve it first", [task.id, task.location, input.tenant.id]),
+	}
+}
+
+deny contains reason if {
+	some task in input.manifest.tasks
+	task.uses == "builtin/artifact"
+	not task.location
+	count(input.tenant.blocked.locations) > 0
+	reason := {
+		"code": "residency_violation_open",
+		"message": sprintf("task %q chooses its location at run time while tenant %s has open residency violations in %v; name the location", [task.id, input.tenant.id, input.tenant.blocked.locations]),
+	}
+}
+
+deny contains reason if {
+	input.manifest.region in input.tenant.blocked.regions
+	reason := {
+		"code": "residency_violation_open",
+		"message": sprintf("tenant %s has an open residency violation in region %q; resolve it first", [input.tenant.id, input.manifest.region]),
 	}
 }

@@ -1,7 +1,8 @@
-//! The appliance's background worker: keeps the search index caught up with the store's
-//! change sequence (a new execution is searchable within a second or so) and samples the
-//! queue depths the console charts. One thread; stopped and joined when the appliance is
-//! dropped.
+//! The appliance's background workers: one thread keeps the search index caught up with
+//! the store's change sequence (a new execution is searchable within a second or so) and
+//! samples the queue depths the console charts; another runs the residency auditor at start
+//! and then every `residency.audit_interval`. Both are stopped and joined when the
+//! appliance is dropped.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -54,23 +55,53 @@ impl QueueHistory {
     }
 }
 
-/// The running worker; stops when dropped.
+/// The running workers; they stop when dropped.
 pub struct Background {
     stop: Arc<AtomicBool>,
-    handle: Option<JoinHandle<()>>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+/// The residency auditor's schedule and the audit to run.
+pub struct Auditor {
+    /// Time between audits.
+    pub every: Duration,
+    /// Runs one audit; returns whether it succeeded.
+    pub audit: Box<dyn Fn() -> bool + Send>,
+}
+
+/// Runs `auditor` now and then every `auditor.every` until `stop` is set.
+fn audit_loop(stop: &AtomicBool, auditor: &Auditor) {
+    while !stop.load(Ordering::Acquire) {
+        let next = Instant::now()
+            + if (auditor.audit)() {
+                auditor.every
+            } else {
+                RETRY * 60
+            };
+        while !stop.load(Ordering::Acquire) && Instant::now() < next {
+            std::thread::park_timeout(next.saturating_duration_since(Instant::now()));
+        }
+    }
 }
 
 impl Background {
-    /// Starts the worker.
+    /// Starts the workers.
     pub fn start(
         store: Arc<Store>,
         search: Arc<SearchIndex>,
         metrics: Arc<Metrics>,
         history: Arc<QueueHistory>,
         depths: impl Fn() -> Vec<(TenantId, usize)> + Send + 'static,
+        auditor: Auditor,
     ) -> Background {
         let stop = Arc::new(AtomicBool::new(false));
         let flag = stop.clone();
+        let audit_stop = stop.clone();
+        let audit_handle = std::thread::Builder::new()
+            .name("maestro-residency".into())
+            .spawn(move || audit_loop(&audit_stop, &auditor))
+            .expect("the residency auditor thread starts");
+        let flag = flag.clone();
         let handle = std::thread::Builder::new()
             .name("maestro-background".into())
             .spawn(move || {
@@ -118,7 +149,7 @@ impl Background {
             .expect("the background thread starts");
         Background {
             stop,
-            handle: Some(handle),
+            handles: vec![handle, audit_handle],
         }
     }
 }
@@ -126,8 +157,10 @@ impl Background {
 impl Drop for Background {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Release);
-        if let Some(h) = self.handle.take() {
+        for h in &self.handles {
             h.thread().unpark();
+        }
+        for h in self.handles.drain(..) {
             let _ = h.join();
         }
     }

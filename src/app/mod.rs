@@ -158,6 +158,15 @@ pub struct App {
     _background: background::Background,
 }
 
+/// Whether a rollout may proceed.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+pub struct RolloutGate {
+    /// True when nothing blocks it.
+    pub open: bool,
+    /// What blocks it.
+    pub reasons: Vec<String>,
+}
+
 fn algorithm(a: KeyAlgorithm) -> Algorithm {
     match a {
         KeyAlgorithm::Ed25519 => Algorithm::Ed25519,
@@ -209,12 +218,44 @@ impl App {
         );
         let queue_history = Arc::new(background::QueueHistory::default());
         let depths = engine.clone();
+        let auditor = engine.clone();
         let background = background::Background::start(
             engine.shared_store(),
             search.clone(),
             metrics.clone(),
             queue_history.clone(),
             move || depths.queue_depths(),
+            background::Auditor {
+                every: crate::domain::duration::parse(&config.residency.audit_interval)
+                    .map_err(|e| AppError::Other(format!("residency.audit_interval: {e}")))?,
+                audit: Box::new(move || match auditor.audit_residency(false) {
+                    Ok(o) => {
+                        if o.new + o.reopened > 0 {
+                            tracing::warn!(
+                                new = o.new,
+                                reopened = o.reopened,
+                                open = o.open,
+                                receipts = o.receipts,
+                                full = o.full,
+                                "the residency auditor found violations"
+                            );
+                        } else {
+                            tracing::info!(
+                                open = o.open,
+                                receipts = o.receipts,
+                                full = o.full,
+                                seconds = o.seconds,
+                                "residency audit finished"
+                            );
+                        }
+                        true
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "the residency audit failed; retrying in a minute");
+                        false
+                    }
+                }),
+            },
         );
         Ok(App {
             sessions: session::Sessions::default(),
@@ -342,6 +383,26 @@ impl App {
     /// Ids of configured tenants.
     pub fn tenant_ids(&self) -> Vec<TenantId> {
         self.engine.config().tenants.keys().cloned().collect()
+    }
+
+    /// Whether a rollout of this appliance may proceed, and if not, why. Closed while the
+    /// residency auditor enforces and violations are open.
+    pub fn rollout_gate(&self) -> RolloutGate {
+        let mut reasons = Vec::new();
+        if self.engine.residency_enforced() {
+            for (tenant, b) in self.engine.residency_blocks().tenants {
+                let mut what: Vec<String> = b.locations.into_iter().collect();
+                what.extend(b.regions.into_iter().map(|r| format!("region {r}")));
+                reasons.push(format!(
+                    "tenant {tenant} has open residency violations ({})",
+                    what.join(", ")
+                ));
+            }
+        }
+        RolloutGate {
+            open: reasons.is_empty(),
+            reasons,
+        }
     }
 
     /// A system scope on a configured tenant (demo seeding, embedded CLI runs).

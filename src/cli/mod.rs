@@ -2,11 +2,13 @@
 //! talk to a running server (`--server`, `MAESTRO_URL`) or work on the local data directory.
 
 mod client;
+mod drill;
 mod index;
 mod inspect;
 mod output;
 mod policy;
 mod report;
+mod residency;
 mod run;
 mod serve;
 mod verify;
@@ -142,7 +144,8 @@ pub enum Command {
     /// Evaluate, test and explain Rego policies.
     #[command(subcommand)]
     Policy(policy::PolicyCommand),
-    /// Read and verify the hash-linked audit log.
+    /// Read and verify the hash-linked audit log; run the residency auditor and handle its
+    /// violations.
     #[command(subcommand)]
     Audit(policy::AuditCommand),
     /// Reports on the live appliance: the tenant isolation report.
@@ -157,6 +160,10 @@ pub enum Command {
     /// Search executions, receipts and decisions by digest, id, status, task, deny reason or
     /// free text.
     Search(index::SearchArgs),
+    /// Rehearse failures on a throw-away appliance: a mis-tagged bucket, the residency
+    /// corpus.
+    #[command(subcommand)]
+    Drill(drill::DrillCommand),
     /// Print the JSON Schema of Manifest v1.
     Schema,
     /// Print the version.
@@ -186,6 +193,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Report(c) => report::report(c, cli.config.as_deref(), &out).await,
         Command::Policy(c) => policy::policy(c, cli.config.as_deref(), &out).await,
         Command::Audit(c) => policy::audit(c, cli.config.as_deref(), &out).await,
+        Command::Drill(c) => drill::drill(c, &out).await,
         Command::Schema => {
             out.json_always(&crate::domain::manifest::json_schema());
             Ok(Exit::Ok)

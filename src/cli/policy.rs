@@ -92,6 +92,36 @@ pub enum AuditCommand {
         #[command(flatten)]
         target: Target,
     },
+    /// Run the residency auditor now and list the open violations; exits 4 while any is
+    /// open (server: an appliance-wide auditor or admin token; or a stopped data directory).
+    Residency {
+        /// Check every receipt, not only those since the last audit.
+        #[arg(long)]
+        full: bool,
+        /// Where.
+        #[command(flatten)]
+        target: Target,
+    },
+    /// List residency violations.
+    Violations {
+        /// `open`, `resolved` or `all`.
+        #[arg(long, default_value = "open")]
+        status: String,
+        /// Where.
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Resolve a residency violation by hand once the data is where it belongs (audited).
+    Resolve {
+        /// Violation id.
+        id: String,
+        /// What was done.
+        #[arg(long)]
+        reason: String,
+        /// Where.
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 fn read_json(path: &Path) -> anyhow::Result<Value> {
@@ -338,6 +368,15 @@ pub async fn audit(
     out: &Output,
 ) -> anyhow::Result<Exit> {
     match cmd {
+        AuditCommand::Residency { full, target } => {
+            super::residency::run(&target, full, config_file, out).await
+        }
+        AuditCommand::Violations { status, target } => {
+            super::residency::list(&target, &status, config_file, out).await
+        }
+        AuditCommand::Resolve { id, reason, target } => {
+            super::residency::resolve(&target, &id, &reason, out).await
+        }
         AuditCommand::List {
             target,
             after,

@@ -28,6 +28,8 @@ pub enum AuditKind {
     AuthenticationFailed,
     /// Evidence (a signed report) was archived.
     EvidenceArchived,
+    /// An operator resolved a residency violation by hand.
+    ResidencyViolationResolved,
 }
 
 /// An audit event as stored.

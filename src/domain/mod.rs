@@ -12,5 +12,6 @@ pub mod ids;
 pub mod manifest;
 pub mod receipt;
 pub mod report;
+pub mod residency;
 pub mod search;
 pub mod validate;

@@ -11,6 +11,7 @@ use crate::domain::actor::Actor;
 use crate::domain::execution::{Decision, DenyReason, Execution};
 use crate::domain::expr;
 use crate::domain::ids::{DecisionId, Digest, ExecutionId, TenantId};
+use crate::domain::residency::TenantBlocks;
 use crate::policy::{Policies, PolicyError, Verdict};
 
 /// The admission package.
@@ -29,6 +30,10 @@ pub struct Params<'a> {
     pub http_allowed_hosts: &'a [String],
     /// Storage locations and their regions.
     pub locations: &'a BTreeMap<String, String>,
+    /// The region of this node, if declared.
+    pub node_region: Option<&'a str>,
+    /// What open residency violations block for the tenant, when the auditor enforces.
+    pub blocked: Option<&'a TenantBlocks>,
 }
 
 fn literal<'v>(with: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v str> {
@@ -105,10 +110,15 @@ pub fn admission_input(actor: &Actor, exec: &Execution, params: &Params<'_>) -> 
 
 /// The input of `mc.residency` at admission.
 pub fn residency_input(exec: &Execution, params: &Params<'_>) -> Value {
+    let blocked = params.blocked.cloned().unwrap_or_default();
     json!({
-        "tenant": {"id": exec.tenant, "allowed_regions": params.allowed_regions},
+        "tenant": {
+            "id": exec.tenant,
+            "allowed_regions": params.allowed_regions,
+            "blocked": {"locations": blocked.locations, "regions": blocked.regions},
+        },
         "manifest": {"region": exec.region, "tasks": tasks(exec)},
-        "appliance": {"locations": params.locations},
+        "appliance": {"locations": params.locations, "node_region": params.node_region},
     })
 }
 
@@ -245,6 +255,8 @@ tasks:
                 exec_enabled: false,
                 http_allowed_hosts: &[],
                 locations: &locations,
+                node_region: None,
+                blocked: None,
             },
         );
         assert_eq!(d.len(), 2);
@@ -277,6 +289,8 @@ tasks:
                 exec_enabled: true,
                 http_allowed_hosts: &hosts,
                 locations: &locations,
+                node_region: None,
+                blocked: None,
             },
         );
         assert!(
@@ -284,6 +298,30 @@ tasks:
             "{:?}",
             d.iter().map(|d| &d.reasons).collect::<Vec<_>>()
         );
+    }
+
+    #[test]
+    fn the_node_region_and_open_violations_deny_through_the_residency_policy() {
+        let locations = BTreeMap::from([("us-bucket".to_string(), "eu-west".to_string())]);
+        let blocked = TenantBlocks {
+            locations: ["us-bucket".to_string()].into(),
+            regions: Default::default(),
+        };
+        let d = decide(
+            &policies(),
+            &actor(),
+            &exec(MANIFEST),
+            &Params {
+                allowed_regions: &[],
+                exec_enabled: true,
+                http_allowed_hosts: &[],
+                locations: &locations,
+                node_region: Some("us-east"),
+                blocked: Some(&blocked),
+            },
+        );
+        let codes: Vec<_> = d[1].reasons.iter().map(|r| r.code.as_str()).collect();
+        assert_eq!(codes, ["node_outside_region", "residency_violation_open"]);
     }
 
     #[test]

@@ -7,6 +7,7 @@ pub mod admission;
 mod committer;
 pub mod evidence;
 pub mod limiter;
+pub mod residency;
 pub mod runner;
 pub mod scheduler;
 mod sealer;
@@ -63,6 +64,12 @@ pub struct EngineConfig {
     pub regions: Vec<String>,
     /// Storage locations and region tags.
     pub locations: BTreeMap<String, String>,
+    /// The region of this node, if declared.
+    pub node_region: Option<String>,
+    /// The residency rules the auditor checks receipts against.
+    pub residency: crate::domain::residency::Rules,
+    /// Open residency violations deny new runs of the tenant that touch them.
+    pub residency_enforce: bool,
     /// Runner pool size.
     pub runners: usize,
     /// Global (rate, burst).
@@ -113,6 +120,9 @@ impl EngineConfig {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.region.clone()))
                 .collect(),
+            node_region: c.node_region.clone(),
+            residency: c.residency_rules(),
+            residency_enforce: c.features.residency_auditor_enforce,
             runners: c.limits.runners,
             global_rate: (c.limits.global_rate, c.limits.global_burst),
             max_tasks: c.limits.max_tasks,
@@ -208,6 +218,10 @@ struct Inner {
     jobs: Mutex<tokio::task::JoinSet<()>>,
     run_env: RunEnv,
     closing: AtomicBool,
+    /// What open residency violations block (read at admission when enforcing).
+    residency_blocks: parking_lot::RwLock<crate::domain::residency::Blocks>,
+    /// One residency audit (or resolution) at a time.
+    residency_audit: Mutex<()>,
 }
 
 /// What recovery found at start.
@@ -278,6 +292,7 @@ impl Engine {
         );
         metrics.log_size.set(store.read()?.log_size()? as i64);
         let sealer = Sealer::new(store.clone(), signing.clone())?;
+        let blocks = residency::load_blocks(&store, &cfg.residency, &metrics)?;
 
         let engine = Engine {
             inner: Arc::new(Inner {
@@ -303,6 +318,8 @@ impl Engine {
                 },
                 cfg,
                 closing: AtomicBool::new(false),
+                residency_blocks: parking_lot::RwLock::new(blocks),
+                residency_audit: Mutex::new(()),
             }),
         };
         let recovery = engine.recover().await?;
@@ -458,12 +475,14 @@ impl Engine {
             actor.subject.clone(),
             jiff::Timestamp::now(),
         );
-        let decisions = admission::decide(
-            &inner.policies,
-            actor,
-            &exec,
-            &Self::admission_params(&inner.cfg, settings),
-        );
+        let decisions = {
+            let blocks = inner.residency_blocks.read();
+            let mut params = Self::admission_params(&inner.cfg, settings);
+            if inner.cfg.residency_enforce {
+                params.blocked = blocks.tenants.get(tenant.as_str());
+            }
+            admission::decide(&inner.policies, actor, &exec, &params)
+        };
         for d in &decisions {
             inner
                 .metrics
@@ -640,6 +659,8 @@ impl Engine {
             exec_enabled: cfg.exec.enabled,
             http_allowed_hosts: &cfg.http.allowed_hosts,
             locations: &cfg.locations,
+            node_region: cfg.node_region.as_deref(),
+            blocked: None,
         }
     }
 

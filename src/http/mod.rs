@@ -11,6 +11,7 @@ mod login;
 mod meta;
 pub mod probe;
 mod reports;
+mod residency;
 pub mod router;
 mod search;
 

@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
-use super::{audit, console, executions, log, login, meta, reports, search};
+use super::{audit, console, executions, log, login, meta, reports, residency, search};
 use crate::app::App;
 
 /// Who may call a route.
@@ -615,6 +615,86 @@ fn api_routes() -> Vec<Route> {
                 r
             },
             handler: get(reports::get),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/residency/violations",
+            summary: "Residency violations found by the auditor, with its state",
+            auth: Auth::Token,
+            params: &[
+                TENANT,
+                Param {
+                    name: "status",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "open (default), resolved or all",
+                },
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<residency::ViolationList>("The violations"),
+                    error(400, "Unknown status"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(residency::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/residency/audit",
+            summary: "Runs the residency auditor now over every tenant's receipts; answers with the counts the caller may see",
+            auth: Auth::Token,
+            params: &[
+                Param {
+                    name: "full",
+                    location: "query",
+                    required: false,
+                    kind: "boolean",
+                    description: "Check every receipt, not only those since the last audit",
+                },
+                TENANT,
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<crate::engine::residency::AuditOutcome>("What the audit did"),
+                    error(403, "The token's roles do not grant auditing"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: post(residency::audit),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/residency/violations/{id}/resolve",
+            summary: "Resolves a residency violation by hand (audited); it stops blocking runs",
+            auth: Auth::Token,
+            params: &[
+                Param {
+                    name: "id",
+                    location: "path",
+                    required: true,
+                    kind: "string",
+                    description: "Violation id",
+                },
+                TENANT,
+            ],
+            request: Some((&["application/json"], schema::<residency::ResolveRequest>)),
+            responses: {
+                let mut r = vec![
+                    ok::<crate::domain::residency::Violation>("The resolved violation"),
+                    error(400, "No reason given"),
+                    error(403, "The token's roles do not grant auditing"),
+                    error(409, "Resolved already"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: post(residency::resolve),
         },
         Route {
             method: Method::GET,

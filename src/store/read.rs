@@ -12,6 +12,7 @@ use crate::domain::audit::AuditEvent;
 use crate::domain::execution::{Decision, Execution, ExecutionStatus, ExecutionSummary};
 use crate::domain::ids::{DecisionId, Digest, ExecutionId, TenantId};
 use crate::domain::receipt::ChainHead;
+use crate::domain::residency::Violation;
 use crate::tlog;
 
 /// Filters and cursor for listing executions (newest first).
@@ -398,6 +399,17 @@ impl Reader {
         Ok(out)
     }
 
+    /// Tenants with at least one receipt.
+    pub fn tenants_with_receipts(&self) -> Result<Vec<TenantId>, StoreError> {
+        let table = self.txn.open_table(TENANT_HEADS)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            let (k, _) = row?;
+            out.push(TenantId::new(k.value()).map_err(|e| StoreError::Corrupt(e.to_string()))?);
+        }
+        Ok(out)
+    }
+
     /// How many executions and decisions are stored, over every tenant.
     pub fn counts(&self) -> Result<(u64, u64), StoreError> {
         Ok((
@@ -438,6 +450,55 @@ impl Reader {
         for row in table.range((tenant, "")..(tenant, ID_MAX))? {
             let (_, v) = row?;
             if !f(codec::decode(v.value())?) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// The residency violations of the scope's tenant (open ones only, if asked).
+    pub fn violations(
+        &self,
+        scope: &TenantScope,
+        open_only: bool,
+    ) -> Result<Vec<Violation>, StoreError> {
+        let tenant = scope.tenant().as_str();
+        let table = self.txn.open_table(RESIDENCY)?;
+        let mut out = Vec::new();
+        for row in table.range((tenant, "")..(tenant, ID_MAX))? {
+            let v: Violation = codec::decode(row?.1.value())?;
+            if !open_only || v.is_open() {
+                out.push(v);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Every residency violation of every tenant. Appliance-internal: the auditor, its
+    /// metrics and the admission blocks.
+    pub fn all_violations(&self) -> Result<Vec<Violation>, StoreError> {
+        let table = self.txn.open_table(RESIDENCY)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            out.push(codec::decode(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with every stored receipt of the scope's tenant, in execution id order,
+    /// until it returns `false`.
+    pub fn for_each_receipt(
+        &self,
+        scope: &TenantScope,
+        mut f: impl FnMut(ExecutionId, StoredReceipt) -> bool,
+    ) -> Result<(), StoreError> {
+        let tenant = scope.tenant().as_str();
+        let table = self.txn.open_table(RECEIPTS)?;
+        for row in table.range((tenant, "")..(tenant, ID_MAX))? {
+            let (k, v) = row?;
+            let id =
+                ExecutionId::new(k.value().1).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            if !f(id, codec::decode(v.value())?) {
                 break;
             }
         }

@@ -65,5 +65,9 @@ pub const AUDIT_BY_TENANT: TableDefinition<(&str, u64), ()> =
 /// a tenant id, or [`APPLIANCE_OWNER`] for evidence about the whole appliance. Write-once.
 pub const EVIDENCE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("evidence");
 
+/// (tenant, violation id) → encoded residency `Violation`: each finding of the residency
+/// auditor, stored once, resolved in place.
+pub const RESIDENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("residency");
+
 /// Owner key of appliance-wide evidence (not a valid tenant id).
 pub const APPLIANCE_OWNER: &str = "*";

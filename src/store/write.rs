@@ -10,6 +10,7 @@ use crate::domain::audit::{AuditEvent, NewAuditEvent};
 use crate::domain::execution::{Decision, Execution, ExecutionStatus, ReceiptRef};
 use crate::domain::ids::{Digest, ExecutionId, TenantId};
 use crate::domain::receipt::ChainHead;
+use crate::domain::residency::Violation;
 use crate::tlog;
 
 /// Creates every table so read transactions always find them.
@@ -37,6 +38,7 @@ pub struct Writer<'t> {
     audit: Table<'t, u64, &'static [u8]>,
     audit_by_tenant: Table<'t, (&'static str, u64), ()>,
     evidence: Table<'t, (&'static str, &'static str), &'static [u8]>,
+    residency: Table<'t, (&'static str, &'static str), &'static [u8]>,
     log_size: u64,
     next_change: u64,
 }
@@ -121,6 +123,7 @@ impl<'t> Writer<'t> {
             audit: txn.open_table(AUDIT)?,
             audit_by_tenant: txn.open_table(AUDIT_BY_TENANT)?,
             evidence: txn.open_table(EVIDENCE)?,
+            residency: txn.open_table(RESIDENCY)?,
             log_size,
             next_change,
         })
@@ -398,6 +401,15 @@ impl<'t> Writer<'t> {
     /// Sets a metadata value.
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.meta.insert(key, value)?;
+        Ok(())
+    }
+
+    /// Stores a residency violation (new, or its changed resolution).
+    pub fn put_violation(&mut self, v: &Violation) -> Result<(), StoreError> {
+        self.residency.insert(
+            (v.tenant.as_str(), v.id.as_str()),
+            codec::encode(v)?.as_slice(),
+        )?;
         Ok(())
     }
 }

@@ -114,6 +114,9 @@ async fn metrics_pass_promtool() {
         "mc_policy_decisions_total",
         "mc_http_requests_total",
         "mc_queue_depth",
+        "mc_residency_violations_total",
+        "mc_residency_violations_open",
+        "mc_residency_audit_last_success_timestamp_seconds",
     ] {
         assert!(
             text.contains(&format!("# TYPE {family} ")),
@@ -141,6 +144,45 @@ async fn metrics_pass_promtool() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
+    t.stop().await;
+}
+
+/// The shipped alert rules are valid and their `promtool test rules` cases pass; every
+/// metric they use is exported.
+#[tokio::test]
+async fn alert_rules_pass_promtool() {
+    let promtool = which("promtool")
+        .expect("promtool is not installed: apt-get install prometheus (scripts/test does it)");
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/prometheus");
+    for args in [
+        ["check", "rules", "alerts.yml"],
+        ["test", "rules", "alerts.test.yml"],
+    ] {
+        let out = Command::new(&promtool)
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let rules = std::fs::read_to_string(format!("{dir}/alerts.yml")).unwrap();
+    let t = TestApp::new().await;
+    let text = t.get("/metrics", None).await.json;
+    let text = text.as_str().unwrap();
+    for name in rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("mc_"))
+    {
+        assert!(
+            text.contains(&format!("# TYPE {name} ")),
+            "the alert rules use {name}, which /metrics does not export"
+        );
+    }
     t.stop().await;
 }
 

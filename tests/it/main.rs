@@ -13,5 +13,6 @@ mod isolation;
 mod oidc;
 mod policy;
 mod report;
+mod residency;
 mod routes;
 mod support;

@@ -368,6 +368,8 @@ async fn overview_data(app: &Arc<App>, scopes: &[TenantScope]) -> Result<Overvie
         "region_not_allowed",
         "location_outside_region",
         "location_region_not_allowed",
+        "node_outside_region",
+        "residency_violation_open",
     ];
     let residency: Vec<Hit> = search_blocking(
         app,
@@ -397,7 +399,18 @@ async fn overview_data(app: &Arc<App>, scopes: &[TenantScope]) -> Result<Overvie
         .and_then(|r| r.last_change())
         .map_err(ApiError::internal)?;
     let behind = state.behind(last);
+    let mut violations = Vec::new();
+    {
+        let r = app.engine.store().read().map_err(ApiError::internal)?;
+        for scope in scopes {
+            violations.extend(r.violations(scope, true).map_err(ApiError::internal)?);
+        }
+    }
+    violations.sort_by(|a, b| b.found_at.cmp(&a.found_at).then(a.id.cmp(&b.id)));
     Ok(Overview {
+        violations,
+        auditor: app.engine.residency_state().map_err(ApiError::internal)?,
+        enforced: app.engine.residency_enforced(),
         tenants,
         queue_chart,
         failures,

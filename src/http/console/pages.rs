@@ -9,8 +9,10 @@ use crate::attest::receipt::{Outcome, ReceiptBundle, Report};
 use crate::domain::actions::ActionSpec;
 use crate::domain::audit::AuditEvent;
 use crate::domain::execution::{Decision, Execution, ExecutionStatus, ExecutionSummary};
+use crate::domain::residency::Violation;
 use crate::domain::search::{DocKind, Hit, Results};
 use crate::engine::evidence::CheckpointView;
+use crate::engine::residency::AuditorState;
 
 fn enum_name<T: serde::Serialize>(v: &T) -> String {
     serde_json::to_value(v)
@@ -43,6 +45,12 @@ pub struct Overview {
     pub denies: Vec<Hit>,
     /// Latest runs denied by the residency policy.
     pub residency: Vec<Hit>,
+    /// Open residency violations the auditor found in the visible tenants, newest first.
+    pub violations: Vec<Violation>,
+    /// How far the residency auditor got.
+    pub auditor: AuditorState,
+    /// Whether open violations block runs and rollouts.
+    pub enforced: bool,
     /// The latest signed checkpoint.
     pub checkpoint: Option<CheckpointView>,
     /// This version, and the one recorded before it when it differs.
@@ -77,6 +85,32 @@ fn hits_table(hits: &[Hit], empty: &str) -> Markup {
                     }
                 }
             }
+        }
+    }
+}
+
+fn violations_table(vs: &[Violation]) -> Markup {
+    html! {
+        @if vs.is_empty() {
+            p.muted { "No open residency violation." }
+        } @else {
+            table {
+                thead { tr { th { "Execution" } th { "Tenant" } th { "Finding" } th { "Location" } th { "Region" } th { "Found" } th { "Why" } } }
+                tbody {
+                    @for v in vs.iter().take(50) {
+                        tr {
+                            td { a href=(format!("/executions/{}{}", v.execution, query(&[("tenant", v.tenant.as_str())]))) class="mono" { (v.execution) } }
+                            td { (v.tenant) }
+                            td { (badge("violation")) " " span.mono { (v.finding.code) } }
+                            td.mono { (v.finding.location.as_deref().unwrap_or("")) }
+                            td.mono { (v.finding.region) }
+                            td.muted { (when(v.found_at)) }
+                            td { (v.finding.message) }
+                        }
+                    }
+                }
+            }
+            @if vs.len() > 50 { p.help { (vs.len() - 50) " more: maestro audit violations lists them all." } }
         }
     }
 }
@@ -124,6 +158,13 @@ pub fn overview(viewer: &Viewer, o: &Overview) -> Markup {
                         @if o.canaries.is_empty() { span.muted { "none recorded" } }
                         @for h in o.canaries.iter().take(3) { (badge(&h.status)) " " }
                     }
+                    dt { "Rollout gate" } dd {
+                        @if o.enforced && !o.violations.is_empty() {
+                            (badge("blocked")) " open residency violations"
+                        } @else {
+                            (badge("open"))
+                        }
+                    }
                 }
             }
         }
@@ -144,9 +185,20 @@ pub fn overview(viewer: &Viewer, o: &Overview) -> Markup {
         (hits_table(&o.failures, "No failed execution."))
         h2 { "Recent denies" }
         (hits_table(&o.denies, "Nothing denied."))
-        h2 { "Residency" }
+        h2 { "Residency violations" }
+        p.help {
+            "What the residency auditor found in receipts, checked against the regions and locations in force now. "
+            @if o.enforced { "Enforced: an open violation blocks new runs into its location and the rollout." }
+            @else { "Reported only (features.residency_auditor_enforce is off)." }
+            " Last audit: "
+            (o.auditor.finished_at.map(when).unwrap_or_else(|| "not yet".into()))
+            @if !o.auditor.rules_current { " (the rules changed since; a full audit is due)" }
+            "."
+        }
+        (violations_table(&o.violations))
+        h2 { "Refused at admission" }
         p.help { "Runs the residency policy (mc.residency) refused at admission: data that would have left the tenant's allowed regions." }
-        (hits_table(&o.residency, "No residency violation."))
+        (hits_table(&o.residency, "Nothing refused for residency."))
     };
     layout("Status", Section::Overview, Some(viewer), body)
 }
