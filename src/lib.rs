@@ -4,6 +4,7 @@
 //! - [`domain`]: identifiers, Manifest v1 and its validation, executions, actors and tenant
 //!   scopes, receipt statements. Pure: no IO.
 pub mod app;
+pub mod archive;
 pub mod attest;
 pub mod cli;
 pub mod config;

@@ -1,6 +1,8 @@
 //! What the HTTP load tools share: starting `maestro serve` (the binary built with the
 //! bench) on a config file and waiting for its port, stopping it, and percentiles.
 
+#![allow(dead_code)] // each bench uses a part of these helpers
+
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -9,6 +11,21 @@ use std::time::{Duration, Instant};
 pub struct Server {
     child: Child,
     _dir: Option<tempfile::TempDir>,
+}
+
+impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+/// Resident memory of a process in bytes (`VmRSS`), if readable.
+pub fn rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }
 
 impl Drop for Server {

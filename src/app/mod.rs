@@ -4,6 +4,7 @@
 
 pub mod background;
 pub mod demo;
+pub mod disclosure;
 pub mod guard;
 pub mod oidc;
 pub mod replay;

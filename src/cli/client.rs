@@ -94,6 +94,37 @@ impl Client {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// GET a file, streamed into `dest`; returns the response headers.
+    pub async fn download(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        dest: &mut impl std::io::Write,
+    ) -> anyhow::Result<reqwest::header::HeaderMap> {
+        let mut response = self
+            .request(reqwest::Method::GET, path)
+            .query(query)
+            .send()
+            .await
+            .map_err(|e| {
+                fail(
+                    Exit::Unavailable,
+                    format!("cannot reach {}: {}", self.base, root_cause(&e)),
+                )
+            })?;
+        let status = response.status().as_u16();
+        if !(200..300).contains(&status) {
+            let body = response.bytes().await?;
+            return Err(api_error(status, &body));
+        }
+        let headers = response.headers().clone();
+        while let Some(chunk) = response.chunk().await? {
+            dest.write_all(&chunk)?;
+        }
+        dest.flush()?;
+        Ok(headers)
+    }
+
     /// POST with a body and content type.
     pub async fn post<T: DeserializeOwned>(
         &self,

@@ -141,6 +141,49 @@ pub(super) fn local_config(
     )
 }
 
+/// The tenant a local command works for: `--tenant`, or the only configured one.
+pub(super) fn local_tenant(
+    target: &Target,
+    config: &crate::config::Config,
+) -> anyhow::Result<crate::domain::ids::TenantId> {
+    let tenant = match &target.tenant {
+        Some(t) => t.clone(),
+        None if config.tenants.len() == 1 => {
+            config.tenants.keys().next().cloned().unwrap_or_default()
+        }
+        None => {
+            return Err(fail(
+                Exit::Usage,
+                format!(
+                    "name a tenant with --tenant (configured: {})",
+                    config
+                        .tenants
+                        .keys()
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            ));
+        }
+    };
+    crate::domain::ids::TenantId::new(&tenant).map_err(|e| fail(Exit::Usage, e.to_string()))
+}
+
+/// Starts the appliance in-process on the local data directory (exit 8 while a server
+/// holds it).
+pub(super) async fn start_local(
+    config: crate::config::Config,
+) -> anyhow::Result<std::sync::Arc<app::App>> {
+    Ok(std::sync::Arc::new(app::App::start(config).await.map_err(
+        |e| match e {
+            app::AppError::Store(s @ crate::store::StoreError::Locked(_)) => {
+                fail(Exit::Unavailable, s.to_string())
+            }
+            other => other.into(),
+        },
+    )?))
+}
+
 pub(super) fn open_local(target: &Target, config_file: Option<&Path>) -> anyhow::Result<Local> {
     let config = local_config(target, config_file)?;
     if !config.data_dir.join(crate::store::DB_FILE).exists() {

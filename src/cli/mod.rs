@@ -2,6 +2,7 @@
 //! talk to a running server (`--server`, `MAESTRO_URL`) or work on the local data directory.
 
 mod client;
+mod disclosure;
 mod drill;
 mod index;
 mod inspect;
@@ -160,6 +161,10 @@ pub enum Command {
     /// Search executions, receipts and decisions by digest, id, status, task, deny reason or
     /// free text.
     Search(index::SearchArgs),
+    /// Disclosure packs: a tenant's evidence for one region, and their offline
+    /// verification.
+    #[command(subcommand)]
+    Disclosure(disclosure::DisclosureCommand),
     /// Rehearse failures on a throw-away appliance: a mis-tagged bucket, the residency
     /// corpus.
     #[command(subcommand)]
@@ -193,6 +198,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Report(c) => report::report(c, cli.config.as_deref(), &out).await,
         Command::Policy(c) => policy::policy(c, cli.config.as_deref(), &out).await,
         Command::Audit(c) => policy::audit(c, cli.config.as_deref(), &out).await,
+        Command::Disclosure(c) => disclosure::disclosure(c, cli.config.as_deref(), &out).await,
         Command::Drill(c) => drill::drill(c, &out).await,
         Command::Schema => {
             out.json_always(&crate::domain::manifest::json_schema());

@@ -3,7 +3,6 @@
 //! Markdown (the template `docs/release/ISOLATION_REPORT.md`), PDF or JSON.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Subcommand, ValueEnum};
@@ -13,7 +12,7 @@ use super::client::Client;
 use super::inspect::{local_config, tenant_query};
 use super::{Exit, Output, Target, fail};
 use crate::app::report::ArchivedReport;
-use crate::app::{self, App};
+
 use crate::domain::actor::{Access, Actor, Role};
 use crate::domain::ids::{Digest, TenantId};
 use crate::domain::report::IsolationReport;
@@ -162,12 +161,7 @@ async fn local(
         Some(t) => Some(TenantId::new(t).map_err(|e| fail(Exit::Usage, e.to_string()))?),
         None => None,
     };
-    let app = Arc::new(App::start(config).await.map_err(|e| match e {
-        app::AppError::Store(s @ crate::store::StoreError::Locked(_)) => {
-            fail(Exit::Unavailable, s.to_string())
-        }
-        other => other.into(),
-    })?);
+    let app = super::inspect::start_local(config).await?;
     let scope = match &focus {
         Some(t) => Some(
             app.system_scope(t, Access::Read)

@@ -16,7 +16,6 @@ use crate::config::TenantConfig;
 use crate::domain::actor::{Access, Actor, Role};
 use crate::domain::duration;
 use crate::domain::execution::Execution;
-use crate::domain::ids::TenantId;
 use crate::domain::validate::{self, Problem};
 
 /// Arguments of `run`.
@@ -240,31 +239,14 @@ async fn run_local(
             .tenants
             .insert("default".into(), TenantConfig::default());
     }
-    let tenant = match &args.target.tenant {
-        Some(t) => t.clone(),
-        None if config.tenants.len() == 1 => {
-            config.tenants.keys().next().cloned().unwrap_or_default()
-        }
-        None => {
-            return Err(fail(
-                Exit::Usage,
-                format!(
-                    "name a tenant with --tenant (configured: {})",
-                    config
-                        .tenants
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-    };
-    let tenant_id = TenantId::new(&tenant).map_err(|e| fail(Exit::Usage, e.to_string()))?;
+    let tenant_id = super::inspect::local_tenant(&args.target, &config)?;
     let app = Arc::new(App::start(config).await?);
-    let scope = app
-        .system_scope(&tenant_id, Access::Run)
-        .ok_or_else(|| fail(Exit::NotFound, format!("tenant {tenant} is not configured")))?;
+    let scope = app.system_scope(&tenant_id, Access::Run).ok_or_else(|| {
+        fail(
+            Exit::NotFound,
+            format!("tenant {tenant_id} is not configured"),
+        )
+    })?;
     let text = match source {
         Source::File(t) | Source::Named(_, t) => t,
     };

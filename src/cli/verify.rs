@@ -17,6 +17,14 @@ pub struct VerifyArgs {
     /// The receipt file (`maestro run --receipt-out`, or GET /api/v1/executions/{id}/receipt),
     /// or `-` for standard input.
     pub file: PathBuf,
+    /// The keys to trust.
+    #[command(flatten)]
+    pub trust: TrustArgs,
+}
+
+/// The keys an offline verification trusts.
+#[derive(Debug, Args)]
+pub struct TrustArgs {
     /// A trusted public key, PEM (repeatable). `maestro keys show --pem` prints the
     /// appliance's.
     #[arg(long = "key")]
@@ -32,7 +40,7 @@ pub struct VerifyArgs {
     pub data_dir: Option<PathBuf>,
 }
 
-fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
+pub(super) fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     if path.as_os_str() == "-" {
         let mut buf = Vec::new();
         std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
@@ -41,7 +49,11 @@ fn read(path: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).map_err(|e| fail(Exit::Usage, format!("reading {}: {e}", path.display())))
 }
 
-fn trusted(args: &VerifyArgs, config_file: Option<&Path>) -> anyhow::Result<Vec<PublicKey>> {
+/// The trusted keys: given as files, or else the local data directory's.
+pub(super) fn trusted(
+    args: &TrustArgs,
+    config_file: Option<&Path>,
+) -> anyhow::Result<Vec<PublicKey>> {
     let mut keys = Vec::new();
     for path in &args.keys {
         let text = String::from_utf8(read(path)?)
@@ -100,12 +112,12 @@ fn trusted(args: &VerifyArgs, config_file: Option<&Path>) -> anyhow::Result<Vec<
 /// `maestro verify-receipt FILE`
 pub fn run(args: VerifyArgs, config_file: Option<&Path>, out: &Output) -> anyhow::Result<Exit> {
     let bytes = read(&args.file)?;
-    let keys = trusted(&args, config_file)?;
+    let keys = trusted(&args.trust, config_file)?;
     let report = receipt::verify(
         &bytes,
         &Trust {
             keys,
-            origin: args.origin.clone(),
+            origin: args.trust.origin.clone(),
         },
     );
     out.print(&report, || report_text(&report));

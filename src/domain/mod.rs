@@ -5,6 +5,7 @@
 pub mod actions;
 pub mod actor;
 pub mod audit;
+pub mod disclosure;
 pub mod duration;
 pub mod execution;
 pub mod expr;

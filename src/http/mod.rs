@@ -4,6 +4,7 @@
 mod audit;
 pub mod auth;
 pub mod console;
+mod disclosure;
 pub mod error;
 mod executions;
 mod log;

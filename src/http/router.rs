@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 
 use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
-use super::{audit, console, executions, log, login, meta, reports, residency, search};
+use super::{audit, console, disclosure, executions, log, login, meta, reports, residency, search};
 use crate::app::App;
 
 /// Who may call a route.
@@ -131,6 +131,42 @@ const TENANT: Param = Param {
     kind: "string",
     description: "Tenant, for tokens not bound to one",
 };
+const REGION: Param = Param {
+    name: "region",
+    location: "query",
+    required: true,
+    kind: "string",
+    description: "A declared region (or an alias of one)",
+};
+const ARTIFACTS: Param = Param {
+    name: "artifacts",
+    location: "query",
+    required: false,
+    kind: "boolean",
+    description: "Include artifact bytes, not only their metadata (default false)",
+};
+const EXPLAIN: Param = Param {
+    name: "explain",
+    location: "query",
+    required: false,
+    kind: "string",
+    description: "Decisions explained rule by rule: denies (default) or all",
+};
+
+fn disclosure_responses() -> Vec<Resp> {
+    let mut r = vec![
+        Resp {
+            status: 200,
+            description: "The pack (tar.gz); its SHA-256 in X-Maestro-Pack-Sha256",
+            body: Some((crate::domain::disclosure::MEDIA_TYPE, text_schema)),
+        },
+        error(400, "The region is missing or not declared"),
+        error(409, "The execution is not final, or not in the region"),
+    ];
+    r.extend(token_errors());
+    r
+}
+
 const FORMAT: Param = Param {
     name: "format",
     location: "query",
@@ -396,6 +432,46 @@ fn api_routes() -> Vec<Route> {
                 r
             },
             handler: get(executions::receipt),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/disclosure",
+            summary: "The tenant's disclosure pack for one region: a deterministic, signed tar.gz",
+            auth: Auth::Token,
+            params: &[REGION, TENANT, ARTIFACTS, EXPLAIN],
+            request: None,
+            responses: disclosure_responses(),
+            handler: get(disclosure::tenant_pack),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/disclosure",
+            summary: "The tenant's disclosure pack for one region (the same as /api/v1/disclosure)",
+            auth: Auth::Token,
+            params: &[REGION, TENANT, ARTIFACTS, EXPLAIN],
+            request: None,
+            responses: disclosure_responses(),
+            handler: get(disclosure::tenant_pack),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/executions/{id}/disclosure",
+            summary: "One execution's disclosure pack for one region",
+            auth: Auth::Token,
+            params: &[ID, REGION, TENANT, ARTIFACTS, EXPLAIN],
+            request: None,
+            responses: disclosure_responses(),
+            handler: get(disclosure::execution_pack),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/executions/{id}/disclosure",
+            summary: "One execution's disclosure pack (the same as /api/v1/executions/{id}/disclosure)",
+            auth: Auth::Token,
+            params: &[ID, REGION, TENANT, ARTIFACTS, EXPLAIN],
+            request: None,
+            responses: disclosure_responses(),
+            handler: get(disclosure::execution_pack),
         },
         Route {
             method: Method::GET,

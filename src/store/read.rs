@@ -109,6 +109,49 @@ impl Listed {
     }
 }
 
+/// Where an execution ran and wrote: the fields a disclosure pass filters on, decoded
+/// without the rest of the record.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Placement {
+    /// Execution id.
+    pub id: ExecutionId,
+    /// Status as recorded (final records only matter to a pack).
+    pub status: ExecutionStatus,
+    /// The run's region.
+    pub region: String,
+    /// Storage location and region tag of each artifact.
+    #[serde(default)]
+    pub artifacts: Vec<PlacedArtifact>,
+    /// The receipt, once final.
+    #[serde(default)]
+    pub receipt: Option<crate::domain::execution::ReceiptRef>,
+}
+
+/// An execution record as stored, not decoded yet. The live state of a queued record (see
+/// [`ACTIVE`]) is not applied: for final records, which it never concerns.
+pub struct StoredExecution(Vec<u8>);
+
+impl StoredExecution {
+    /// Decodes where it ran and wrote, skipping the rest.
+    pub fn placement(&self) -> Result<Placement, StoreError> {
+        codec::decode(&self.0)
+    }
+
+    /// Decodes the whole record.
+    pub fn decode(&self) -> Result<Execution, StoreError> {
+        codec::decode(&self.0)
+    }
+}
+
+/// Where an artifact was written.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct PlacedArtifact {
+    /// Storage location.
+    pub location: String,
+    /// Region tag when written.
+    pub region: String,
+}
+
 impl Reader {
     pub(super) fn new(txn: ReadTransaction) -> Self {
         Reader { txn }
@@ -432,6 +475,24 @@ impl Reader {
             let mut e: Execution = codec::decode(v.value())?;
             self.overlay(&mut e)?;
             if !f(e) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every execution record of the scope's tenant as stored, oldest first,
+    /// until it returns `false`; the records decode on any thread.
+    pub fn for_each_stored_execution(
+        &self,
+        scope: &TenantScope,
+        mut f: impl FnMut(StoredExecution) -> bool,
+    ) -> Result<(), StoreError> {
+        let tenant = scope.tenant().as_str();
+        let table = self.txn.open_table(EXECUTIONS)?;
+        for row in table.range((tenant, "")..(tenant, ID_MAX))? {
+            let (_, v) = row?;
+            if !f(StoredExecution(v.value().to_vec())) {
                 break;
             }
         }

@@ -7,6 +7,7 @@ mod compat;
 mod conformance;
 mod console;
 mod crash;
+mod disclosure;
 mod e2e;
 mod interop;
 mod isolation;

@@ -1,0 +1,24 @@
+//! Fuzzes the checked archive reader: any bytes are read to the end or refused with an
+//! error, never a panic, and nothing unsafe is ever handed out.
+#![no_main]
+
+use std::io::Read as _;
+
+use libfuzzer_sys::fuzz_target;
+use maestro::archive::{self, Limits};
+
+fuzz_target!(|data: &[u8]| {
+    let limits = Limits {
+        max_files: 64,
+        max_file_bytes: 1 << 16,
+        max_total_bytes: 1 << 18,
+        max_ratio: 100,
+    };
+    let _ = archive::read(data, &limits, |e| {
+        assert!(archive::check_path(&e.path).is_ok(), "{}", e.path);
+        let mut sink = Vec::new();
+        e.data.read_to_end(&mut sink)?;
+        assert!(sink.len() as u64 <= e.size);
+        Ok(())
+    });
+});

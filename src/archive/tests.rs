@@ -1,0 +1,217 @@
+//! Tests of the deterministic writer and the checked reader, with hostile archives built
+//! by hand (the writer refuses to make them).
+
+use super::*;
+
+fn pack(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), 6);
+    for (p, d) in files {
+        w.add(p, d).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+fn read_all(bytes: &[u8], limits: &Limits) -> Result<Vec<(String, Vec<u8>)>, ArchiveError> {
+    let mut out = Vec::new();
+    read(bytes, limits, |e| {
+        let mut buf = Vec::new();
+        e.data.read_to_end(&mut buf)?;
+        out.push((e.path, buf));
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+/// A tar.gz with one raw entry, header fields set by hand.
+fn hostile(path: &[u8], kind: tar::EntryType, link: Option<&str>, data: &[u8]) -> Vec<u8> {
+    let mut h = tar::Header::new_gnu();
+    h.set_entry_type(kind);
+    h.set_size(data.len() as u64);
+    h.set_mode(0o644);
+    {
+        let name = &mut h.as_old_mut().name;
+        name[..path.len()].copy_from_slice(path);
+    }
+    if let Some(l) = link {
+        h.set_link_name(l).unwrap();
+    }
+    h.set_cksum();
+    let mut b = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    b.append(&h, data).unwrap();
+    b.into_inner().unwrap().finish().unwrap()
+}
+
+#[test]
+fn same_files_give_same_bytes_and_read_back() {
+    let files: &[(&str, &[u8])] = &[("a.txt", b"one"), ("b/c.json", b"{}"), ("b/d", b"")];
+    let first = pack(files);
+    assert_eq!(first, pack(files));
+    // gzip header: no mtime (bytes 4..8), OS 255, no FNAME flag.
+    assert_eq!(&first[4..8], &[0, 0, 0, 0]);
+    assert_eq!(first[3] & 0x08, 0);
+    assert_eq!(first[9], 255);
+    let back = read_all(&first, &Limits::SMALL).unwrap();
+    let want: Vec<_> = files
+        .iter()
+        .map(|(p, d)| (p.to_string(), d.to_vec()))
+        .collect();
+    assert_eq!(back, want);
+}
+
+#[test]
+fn writer_refuses_unsorted_duplicate_and_unsafe_paths() {
+    let mut w = Writer::new(Vec::new(), 1);
+    w.add("b", b"").unwrap();
+    assert!(matches!(w.add("a", b""), Err(ArchiveError::Order(_))));
+    assert!(matches!(w.add("b", b""), Err(ArchiveError::Order(_))));
+    for bad in [
+        "/etc/passwd",
+        "../x",
+        "c/../../x",
+        "c//d",
+        "c/./d",
+        "c\\d",
+        "",
+    ] {
+        assert!(
+            matches!(w.add(bad, b""), Err(ArchiveError::Refused { .. })),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn long_paths_round_trip() {
+    let long = format!("d/{}", "x".repeat(300));
+    let bytes = pack(&[(long.as_str(), b"z")]);
+    assert_eq!(read_all(&bytes, &Limits::SMALL).unwrap()[0].0, long);
+}
+
+#[test]
+fn reader_refuses_traversal_absolute_links_and_devices() {
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            hostile(b"../evil", tar::EntryType::Regular, None, b"x"),
+            "\"..\"",
+        ),
+        (
+            hostile(b"a/../../evil", tar::EntryType::Regular, None, b"x"),
+            "\"..\"",
+        ),
+        (
+            hostile(b"/etc/evil", tar::EntryType::Regular, None, b"x"),
+            "absolute",
+        ),
+        (
+            hostile(b"link", tar::EntryType::Symlink, Some("/etc/passwd"), b""),
+            "symbolic",
+        ),
+        (
+            hostile(b"hard", tar::EntryType::Link, Some("../../x"), b""),
+            "hard link",
+        ),
+        (hostile(b"dev", tar::EntryType::Char, None, b""), "device"),
+        (hostile(b"blk", tar::EntryType::Block, None, b""), "device"),
+        (hostile(b"fifo", tar::EntryType::Fifo, None, b""), "fifo"),
+        (
+            hostile(b"a\x01b", tar::EntryType::Regular, None, b""),
+            "control",
+        ),
+        (
+            hostile(b"\xff\xfe", tar::EntryType::Regular, None, b""),
+            "UTF-8",
+        ),
+    ];
+    for (bytes, want) in cases {
+        let err = read_all(&bytes, &Limits::SMALL).unwrap_err().to_string();
+        assert!(err.contains(want), "{err} should mention {want}");
+    }
+}
+
+#[test]
+fn reader_refuses_duplicates() {
+    let mut b = tar::Builder::new(GzEncoder::new(Vec::new(), Compression::fast()));
+    for _ in 0..2 {
+        let mut h = tar::Header::new_gnu();
+        h.set_size(1);
+        b.append_data(&mut h, "same", &b"x"[..]).unwrap();
+    }
+    let bytes = b.into_inner().unwrap().finish().unwrap();
+    let err = read_all(&bytes, &Limits::SMALL).unwrap_err().to_string();
+    assert!(err.contains("appears twice"), "{err}");
+}
+
+#[test]
+fn reader_enforces_limits() {
+    let bytes = pack(&[("a", b"1234"), ("b", b"5678"), ("c", b"9")]);
+    let few = Limits {
+        max_files: 2,
+        ..Limits::SMALL
+    };
+    assert!(
+        read_all(&bytes, &few)
+            .unwrap_err()
+            .to_string()
+            .contains("more than 2 files")
+    );
+    let small = Limits {
+        max_file_bytes: 3,
+        ..Limits::SMALL
+    };
+    assert!(
+        read_all(&bytes, &small)
+            .unwrap_err()
+            .to_string()
+            .contains("a has 4 bytes")
+    );
+    let total = Limits {
+        max_total_bytes: 8,
+        ..Limits::SMALL
+    };
+    assert!(
+        read_all(&bytes, &total)
+            .unwrap_err()
+            .to_string()
+            .contains("total")
+    );
+    // A bomb: 8 MiB of zeros compress to a few KiB.
+    let zeros = vec![0u8; 8 << 20];
+    let bomb = pack(&[("zeros", &zeros)]);
+    assert!(bomb.len() < 64 << 10);
+    let err = read_all(
+        &bomb,
+        &Limits {
+            max_ratio: 2,
+            ..Limits::SMALL
+        },
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("per compressed byte"), "{err}");
+}
+
+#[test]
+fn garbage_and_truncation_are_format_errors() {
+    assert!(matches!(
+        read_all(b"not gzip at all", &Limits::SMALL),
+        Err(ArchiveError::Format(_))
+    ));
+    let bytes = pack(&[("a", &[7u8; 5000])]);
+    let cut = &bytes[..bytes.len() / 2];
+    assert!(read_all(cut, &Limits::SMALL).is_err());
+}
+
+#[test]
+fn unpack_writes_files_and_refuses_a_full_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = pack(&[("a/b.txt", b"hi"), ("c", b"there")]);
+    let stats = unpack(&bytes[..], dir.path(), &Limits::SMALL).unwrap();
+    assert_eq!(stats, Stats { files: 2, bytes: 7 });
+    assert_eq!(std::fs::read(dir.path().join("a/b.txt")).unwrap(), b"hi");
+    assert!(unpack(&bytes[..], dir.path(), &Limits::SMALL).is_err());
+    let evil = hostile(b"../escape", tar::EntryType::Regular, None, b"x");
+    let fresh = tempfile::tempdir().unwrap();
+    let inner = fresh.path().join("t");
+    std::fs::create_dir(&inner).unwrap();
+    assert!(unpack(&evil[..], &inner, &Limits::SMALL).is_err());
+    assert!(!fresh.path().join("escape").exists());
+}
