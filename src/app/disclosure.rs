@@ -436,7 +436,9 @@ impl App {
         tar.add(layout::INDEX_ENVELOPE, &env_bytes)?;
         spool.rewind()?;
         tar.add_reader(layout::INDEX, index_len, std::io::BufReader::new(spool))?;
-        let (_, sha256, bytes) = tar.finish()?.finish();
+        let (mut out, sha256, bytes) = tar.finish()?.finish();
+        // Flushed here, not on drop, so a failed write is an error and not a short pack.
+        out.flush()?;
         Ok(PackInfo {
             sha256,
             bytes,

@@ -122,7 +122,7 @@ pub fn verify(input: impl Read, trust: &Trust) -> PackReport {
         st.file(&e.path, bytes, trust);
         Ok(())
     });
-    st.close_dir(trust);
+    st.close_dir();
     let mut checks = Vec::new();
     let files = st.digests.len() as u64;
     match &read {
@@ -419,13 +419,13 @@ impl State {
                 return;
             };
             if self.current.as_ref().is_none_or(|(cur, _)| cur != id) {
-                self.close_dir(trust);
+                self.close_dir();
                 self.current = Some((id.to_owned(), Dir::default()));
             }
             self.execution_file(id, name, &bytes, trust);
             return;
         }
-        self.close_dir(trust);
+        self.close_dir();
         if path == layout::CHECKPOINT {
             self.read_checkpoint(&bytes, trust);
         } else if let Some(name) = path.strip_prefix(layout::POLICIES_DIR) {
@@ -550,7 +550,7 @@ impl State {
     }
 
     /// Checks the end of an execution directory: a receipt must have closed it.
-    fn close_dir(&mut self, _trust: &Trust) {
+    fn close_dir(&mut self) {
         if let Some((id, dir)) = self.current.take()
             && (dir.execution.is_some() || dir.decisions.is_some())
         {
