@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 
 mod common;
-use common::{Server, percentile};
+use common::{OPERATOR, Server, VIEWER, percentile};
 use serde_json::{Value, json};
 
 struct Args {
@@ -68,13 +68,6 @@ fn parse_args() -> Args {
     a
 }
 
-/// Fixed tokens, so a kept data directory works on the next run.
-const OPERATOR: [&str; 2] = [
-    "mct_bench_acme_operator_0000000000000000000000000000000000000000000",
-    "mct_bench_globex_operator_00000000000000000000000000000000000000000",
-];
-const VIEWER: &str = "mct_bench_acme_viewer_000000000000000000000000000000000000000000000";
-
 fn start_server(data_dir: Option<&std::path::Path>) -> (Server, String) {
     let temp = match data_dir {
         Some(_) => None,
@@ -85,44 +78,10 @@ fn start_server(data_dir: Option<&std::path::Path>) -> (Server, String) {
         .unwrap_or_else(|| temp.as_ref().unwrap().path().join("data"));
     std::fs::create_dir_all(&dir).unwrap();
     let port = common::free_port();
-    let hash = maestro::app::tokens::hash_line;
-    let config = format!(
-        r#"data_dir = "{data}"
-listen = "127.0.0.1:{port}"
-regions = ["eu-west", "us-east"]
-[log]
-level = "warn"
-[limits]
-runners = 256
-global_rate = 1000000
-global_burst = 1000000
-tenant_rate = 1000000
-tenant_burst = 1000000
-queue_per_tenant = 1000000
-[locations.eu-bucket]
-region = "eu-west"
-[tenants.acme]
-[tenants.globex]
-[[tokens]]
-name = "acme-operator"
-sha256 = "{a}"
-tenant = "acme"
-roles = ["operator"]
-[[tokens]]
-name = "globex-operator"
-sha256 = "{g}"
-tenant = "globex"
-roles = ["operator"]
-[[tokens]]
-name = "acme-viewer"
-sha256 = "{v}"
-tenant = "acme"
-roles = ["viewer"]
-"#,
-        data = dir.display(),
-        a = hash(OPERATOR[0]),
-        g = hash(OPERATOR[1]),
-        v = hash(VIEWER),
+    let config = common::config(
+        &dir,
+        port,
+        "[locations.eu-bucket]\nregion = \"eu-west\"\n[tenants.acme]\n[tenants.globex]",
     );
     let config_path = dir.join("bench.toml");
     std::fs::write(&config_path, config).unwrap();

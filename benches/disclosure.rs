@@ -14,60 +14,19 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 mod common;
+use common::{OPERATOR, VIEWER};
 use serde_json::{Value, json};
 use sha2::Digest as _;
 
-const OPERATOR: [&str; 2] = [
-    "mct_bench_acme_operator_0000000000000000000000000000000000000000000",
-    "mct_bench_globex_operator_00000000000000000000000000000000000000000",
-];
-const VIEWER: &str = "mct_bench_acme_viewer_000000000000000000000000000000000000000000000";
-
-fn config(dir: &std::path::Path, port: u16) -> String {
-    let hash = maestro::app::tokens::hash_line;
-    format!(
-        r#"data_dir = "{data}"
-listen = "127.0.0.1:{port}"
-regions = ["eu-west", "us-east"]
-[log]
-level = "warn"
-[limits]
-runners = 256
-global_rate = 1000000
-global_burst = 1000000
-tenant_rate = 1000000
-tenant_burst = 1000000
-queue_per_tenant = 1000000
-[locations.eu-bucket]
+/// Locations of both regions; acme may use both, globex only eu-west.
+const PLACES: &str = r#"[locations.eu-bucket]
 region = "eu-west"
 [locations.us-bucket]
 region = "us-east"
 [tenants.acme]
 allowed_regions = ["eu-west", "us-east"]
 [tenants.globex]
-allowed_regions = ["eu-west"]
-[[tokens]]
-name = "acme-operator"
-sha256 = "{a}"
-tenant = "acme"
-roles = ["operator"]
-[[tokens]]
-name = "globex-operator"
-sha256 = "{g}"
-tenant = "globex"
-roles = ["operator"]
-[[tokens]]
-name = "acme-viewer"
-sha256 = "{v}"
-tenant = "acme"
-roles = ["viewer"]
-"#,
-        data = dir.display(),
-        a = hash(OPERATOR[0]),
-        g = hash(OPERATOR[1]),
-        v = hash(VIEWER),
-    )
-}
+allowed_regions = ["eu-west"]"#;
 
 /// The i-th seeded submission: (token, manifest). One in 100 acme runs is denied (it names
 /// a location of the other region), one in 20 fails, one in 5 writes an artifact.
@@ -245,7 +204,7 @@ async fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let port = common::free_port();
     let config_path = dir.join("bench.toml");
-    std::fs::write(&config_path, config(&dir, port)).unwrap();
+    std::fs::write(&config_path, common::config(&dir, port, PLACES)).unwrap();
     let server = common::serve(&config_path, port, None, Duration::from_secs(600));
     let url = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder()

@@ -35,6 +35,57 @@ impl Drop for Server {
     }
 }
 
+/// Fixed tokens, so a kept data directory works on the next run: the operators of acme and
+/// globex, and acme's viewer.
+pub const OPERATOR: [&str; 2] = [
+    "mct_bench_acme_operator_0000000000000000000000000000000000000000000",
+    "mct_bench_globex_operator_00000000000000000000000000000000000000000",
+];
+/// acme's viewer token.
+pub const VIEWER: &str = "mct_bench_acme_viewer_000000000000000000000000000000000000000000000";
+
+/// A bench appliance's config on `dir` and `port`: regions eu-west and us-east, no rate
+/// limits, the tokens above; `places` declares the locations and tenants `[tenants.acme]`
+/// and `[tenants.globex]`.
+pub fn config(dir: &Path, port: u16, places: &str) -> String {
+    let hash = maestro::app::tokens::hash_line;
+    format!(
+        r#"data_dir = "{data}"
+listen = "127.0.0.1:{port}"
+regions = ["eu-west", "us-east"]
+[log]
+level = "warn"
+[limits]
+runners = 256
+global_rate = 1000000
+global_burst = 1000000
+tenant_rate = 1000000
+tenant_burst = 1000000
+queue_per_tenant = 1000000
+{places}
+[[tokens]]
+name = "acme-operator"
+sha256 = "{a}"
+tenant = "acme"
+roles = ["operator"]
+[[tokens]]
+name = "globex-operator"
+sha256 = "{g}"
+tenant = "globex"
+roles = ["operator"]
+[[tokens]]
+name = "acme-viewer"
+sha256 = "{v}"
+tenant = "acme"
+roles = ["viewer"]
+"#,
+        data = dir.display(),
+        a = hash(OPERATOR[0]),
+        g = hash(OPERATOR[1]),
+        v = hash(VIEWER),
+    )
+}
+
 /// A free port on 127.0.0.1.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -22,7 +22,7 @@ use crate::domain::actor::TenantScope;
 use crate::domain::disclosure::{
     self as layout, Explain, IndexPredicate, IndexStatement, PackCheckpoint, PackedExecution, file,
 };
-use crate::domain::execution::{Decision, Execution};
+use crate::domain::execution::{Decision, Execution, ExecutionStatus};
 use crate::domain::ids::{Digest, ExecutionId};
 use crate::domain::receipt::PAYLOAD_TYPE;
 use crate::domain::residency::{Region, Rules, Violation};
@@ -141,6 +141,14 @@ impl RegionFilter<'_> {
         self.reads_as(region) || artifacts.any(|(location, tag)| self.artifact_in(location, tag))
     }
 
+    /// Whether an execution ran or wrote in the region.
+    fn holds(&self, e: &Execution) -> bool {
+        self.includes(
+            &e.region,
+            e.artifacts.iter().map(|a| (&*a.location, &*a.region)),
+        )
+    }
+
     fn names(&self) -> Vec<String> {
         let mut names = vec![self.region.clone()];
         names.extend(
@@ -250,10 +258,12 @@ impl App {
         };
         let filter = RegionFilter { rules, region };
         let r = self.engine.store().read()?;
+        // Final with a receipt, and the one asked for, if one was.
+        let selected = |id: &ExecutionId, status: ExecutionStatus, sealed: bool| {
+            req.execution.as_ref().is_none_or(|only| id == only) && status.is_final() && sealed
+        };
         let wanted = |p: &Placement| {
-            req.execution.as_ref().is_none_or(|id| &p.id == id)
-                && p.status.is_final()
-                && p.receipt.is_some()
+            selected(&p.id, p.status, p.receipt.is_some())
                 && filter.includes(
                     &p.region,
                     p.artifacts.iter().map(|a| (&*a.location, &*a.region)),
@@ -349,14 +359,7 @@ impl App {
                 |send| Ok(r.for_each_stored_execution(scope, send)?),
                 |stored| {
                     let e = stored.decode()?;
-                    let placed = e.status.is_final()
-                        && e.receipt.is_some()
-                        && req.execution.as_ref().is_none_or(|id| &e.id == id)
-                        && filter.includes(
-                            &e.region,
-                            e.artifacts.iter().map(|a| (&*a.location, &*a.region)),
-                        );
-                    if !placed {
+                    if !(selected(&e.id, e.status, e.receipt.is_some()) && filter.holds(&e)) {
                         return Ok(None);
                     }
                     READER.with(|cell| {
@@ -463,11 +466,7 @@ impl App {
         if !e.status.is_final() || e.receipt.is_none() {
             return Err(DisclosureError::NotFinal(id.clone()));
         }
-        let in_region = filter.reads_as(&e.region)
-            || e.artifacts
-                .iter()
-                .any(|a| filter.artifact_in(&a.location, &a.region));
-        if !in_region {
+        if !filter.holds(&e) {
             return Err(DisclosureError::OutsideRegion {
                 id: id.clone(),
                 ran: e.region,
@@ -697,12 +696,8 @@ fn residency_report(
     for v in r.violations(scope, false)? {
         let about_region = filter.reads_as(&v.finding.region);
         let in_pack = about_region
-            || r.execution(scope, &v.execution)?.is_some_and(|e| {
-                filter.reads_as(&e.region)
-                    || e.artifacts
-                        .iter()
-                        .any(|a| filter.artifact_in(&a.location, &a.region))
-            });
+            || r.execution(scope, &v.execution)?
+                .is_some_and(|e| filter.holds(&e));
         if in_pack {
             violations.push(v);
         }
