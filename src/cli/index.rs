@@ -193,11 +193,7 @@ pub async fn search(
             index
                 .catch_up(&local.store)
                 .map_err(|e| fail(Exit::Error, e.to_string()))?;
-            let tenants: Vec<String> = match &args.target.tenant {
-                Some(t) => vec![t.clone()],
-                None => local.config.tenants.keys().cloned().collect(),
-            };
-            let scopes = tenants
+            let scopes = super::inspect::local_tenants(&args.target, &local.config)
                 .iter()
                 .map(|t| {
                     TenantId::new(t)

@@ -141,7 +141,21 @@ pub(super) fn local_config(
     )
 }
 
-/// The tenant a local command works for: `--tenant`, or the only configured one.
+/// The tenant of a data directory without configured tenants.
+pub(super) const LOCAL_DEFAULT_TENANT: &str = "default";
+
+/// The tenants a local command reads: the one named, or every configured one, or
+/// [`LOCAL_DEFAULT_TENANT`] when none is configured.
+pub(super) fn local_tenants(target: &Target, config: &crate::config::Config) -> Vec<String> {
+    match &target.tenant {
+        Some(t) => vec![t.clone()],
+        None if config.tenants.is_empty() => vec![LOCAL_DEFAULT_TENANT.into()],
+        None => config.tenants.keys().cloned().collect(),
+    }
+}
+
+/// The one tenant a local command works on: the one named, the only one configured, or
+/// [`LOCAL_DEFAULT_TENANT`] when none is.
 pub(super) fn local_tenant(
     target: &Target,
     config: &crate::config::Config,
@@ -151,6 +165,9 @@ pub(super) fn local_tenant(
         None if config.tenants.len() == 1 => {
             config.tenants.keys().next().cloned().unwrap_or_default()
         }
+        // A data directory without configured tenants is worked on as `default`
+        // (what a local `maestro run` uses).
+        None if config.tenants.is_empty() => LOCAL_DEFAULT_TENANT.into(),
         None => {
             return Err(fail(
                 Exit::Usage,
@@ -210,35 +227,11 @@ pub(super) fn open_local(target: &Target, config_file: Option<&Path>) -> anyhow:
     })
 }
 
-fn local_scope(local: &Local, tenant: Option<&str>) -> anyhow::Result<TenantScope> {
-    let tenant = match tenant {
-        Some(t) => t.to_owned(),
-        None if local.config.tenants.len() == 1 => local
-            .config
-            .tenants
-            .keys()
-            .next()
-            .cloned()
-            .unwrap_or_default(),
-        None if local.config.tenants.is_empty() => "default".into(),
-        None => {
-            return Err(fail(
-                Exit::Usage,
-                format!(
-                    "name a tenant with --tenant (configured: {})",
-                    local
-                        .config
-                        .tenants
-                        .keys()
-                        .cloned()
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ));
-        }
-    };
-    let id = TenantId::new(&tenant).map_err(|e| fail(Exit::Usage, e.to_string()))?;
-    Ok(TenantScope::system(id, Access::Read))
+fn local_scope(local: &Local, target: &Target) -> anyhow::Result<TenantScope> {
+    Ok(TenantScope::system(
+        local_tenant(target, &local.config)?,
+        Access::Read,
+    ))
 }
 
 /// `tenant=` for requests, when `--tenant` was given.
@@ -293,7 +286,7 @@ pub async fn executions(
                 }
                 None => {
                     let local = open_local(&target, config_file)?;
-                    let scope = local_scope(&local, target.tenant.as_deref())?;
+                    let scope = local_scope(&local, &target)?;
                     let status = status
                         .as_deref()
                         .map(|s| {
@@ -331,7 +324,7 @@ pub async fn executions(
                 }
                 None => {
                     let local = open_local(&target, config_file)?;
-                    let scope = local_scope(&local, target.tenant.as_deref())?;
+                    let scope = local_scope(&local, &target)?;
                     let parsed = ExecutionId::new(&id)
                         .map_err(|_| fail(Exit::NotFound, format!("execution {id} not found")))?;
                     local
@@ -370,7 +363,7 @@ pub async fn executions(
                 }
                 None => {
                     let local = open_local(&target, config_file)?;
-                    let scope = local_scope(&local, target.tenant.as_deref())?;
+                    let scope = local_scope(&local, &target)?;
                     let parsed = ExecutionId::new(&id)
                         .map_err(|_| fail(Exit::NotFound, format!("execution {id} not found")))?;
                     let evidence = Evidence::new(&local.store, &local.origin);

@@ -235,9 +235,10 @@ async fn run_local(
 ) -> anyhow::Result<Exit> {
     let mut config = super::inspect::local_config(&args.target, config_file)?;
     if config.tenants.is_empty() {
-        config
-            .tenants
-            .insert("default".into(), TenantConfig::default());
+        config.tenants.insert(
+            super::inspect::LOCAL_DEFAULT_TENANT.into(),
+            TenantConfig::default(),
+        );
     }
     let tenant_id = super::inspect::local_tenant(&args.target, &config)?;
     let app = Arc::new(App::start(config).await?);

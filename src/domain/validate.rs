@@ -165,18 +165,20 @@ pub fn parse_document(text: &str) -> Result<Value, Problem> {
     }
     let trimmed = text.trim_start_matches('\u{feff}').trim_start();
     let parsed = if trimmed.starts_with('{') {
-        serde_json::from_str::<Value>(trimmed).map_err(|e| {
-            problem(
-                ProblemCode::Syntax,
-                "",
-                format!(
-                    "invalid JSON at line {} column {}: {e}",
-                    e.line(),
-                    e.column()
-                ),
-                Some("check brackets, commas and quotes around that position".into()),
-            )
-        })
+        serde_json::from_str::<UniqueKeys>(trimmed)
+            .map(|u| u.0)
+            .map_err(|e| {
+                problem(
+                    ProblemCode::Syntax,
+                    "",
+                    format!(
+                        "invalid JSON at line {} column {}: {e}",
+                        e.line(),
+                        e.column()
+                    ),
+                    Some("check brackets, commas and quotes around that position".into()),
+                )
+            })
     } else {
         let options = serde_saphyr::options! { strict_booleans: true };
         serde_saphyr::from_str_with_options::<Value>(text, options).map_err(|e| {
@@ -212,6 +214,67 @@ pub fn parse_document(text: &str) -> Result<Value, Problem> {
         ));
     }
     Ok(parsed)
+}
+
+/// A JSON value whose objects have no repeated key: a repeated key is an error, as it is
+/// in YAML, rather than the last one silently winning.
+struct UniqueKeys(Value);
+
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueKeysVisitor).map(UniqueKeys)
+    }
+}
+
+struct UniqueKeysVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(v.into())
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(UniqueKeys(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut object = serde_json::Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if object.contains_key(&key) {
+                return Err(serde::de::Error::custom(format_args!(
+                    "duplicate key {key:?}"
+                )));
+            }
+            let UniqueKeys(v) = map.next_value()?;
+            object.insert(key, v);
+        }
+        Ok(Value::Object(object))
+    }
 }
 
 fn depth(v: &Value) -> usize {
@@ -446,18 +509,7 @@ impl<'c> Checker<'c> {
                     );
                 }
             }
-            Some(other) => self.type_error(
-                "version",
-                "a string",
-                other,
-                Some(format!(
-                    "quote the version: version: \"{}\"",
-                    match other {
-                        Value::Number(n) => format!("{n}.0"),
-                        _ => "1.0.0".into(),
-                    }
-                )),
-            ),
+            Some(other) => self.type_error("version", "a string", other, Some(version_hint(other))),
             None => {}
         }
         if let Some(region) = self.string(map, "", "region", None) {
@@ -1014,6 +1066,18 @@ pub fn validate(document: Value, ctx: &Context<'_>) -> Result<ValidManifest, Vec
         deps,
         order,
     })
+}
+
+/// The hint for a version that is not a string: a number, unquoted, was read as one (and a
+/// float has lost how it was written: `1.10` is the number 1.1).
+fn version_hint(given: &Value) -> String {
+    match given {
+        Value::Number(n) if n.is_f64() => format!(
+            "quote the version as you meant it (unquoted it is the number {n}): version: \"{n}.0\""
+        ),
+        Value::Number(n) => format!("quote the version: version: \"{n}.0.0\""),
+        _ => "quote the version: version: \"1.0.0\"".into(),
+    }
 }
 
 #[cfg(test)]

@@ -222,10 +222,10 @@ impl Reader {
         let mut exhausted = true;
         if let Some(status) = q.status {
             let index = self.txn.open_table(EXECUTIONS_BY_STATUS)?;
-            for row in index
+            let mut rows = index
                 .range((tenant, status.as_str(), "")..(tenant, status.as_str(), upper))?
-                .rev()
-            {
+                .rev();
+            while let Some(row) = rows.next() {
                 let (key, _) = row?;
                 let id = key.value().2.to_owned();
                 scanned += 1;
@@ -237,12 +237,14 @@ impl Reader {
                 }
                 last_seen = Some(id);
                 if items.len() >= limit || scanned >= MAX_SCAN {
-                    exhausted = false;
+                    // A cursor only when there is something after it.
+                    exhausted = rows.next().is_none();
                     break;
                 }
             }
         } else {
-            for row in executions.range((tenant, "")..(tenant, upper))?.rev() {
+            let mut rows = executions.range((tenant, "")..(tenant, upper))?.rev();
+            while let Some(row) = rows.next() {
                 let (key, value) = row?;
                 scanned += 1;
                 let e = decode(value.value())?;
@@ -251,7 +253,7 @@ impl Reader {
                 }
                 last_seen = Some(key.value().1.to_owned());
                 if items.len() >= limit || scanned >= MAX_SCAN {
-                    exhausted = false;
+                    exhausted = rows.next().is_none();
                     break;
                 }
             }

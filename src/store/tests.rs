@@ -166,6 +166,17 @@ fn lists_paginate_newest_first_and_filter() {
     let mut expected: Vec<_> = all.iter().map(|e| e.id.clone()).collect();
     expected.reverse();
     assert_eq!(seen, expected);
+    // A page that ends exactly at the last record has no cursor, by status or not.
+    for (limit, status) in [(25, None), (5, Some(ExecutionStatus::Failed))] {
+        let exact = ListQuery {
+            limit,
+            status,
+            ..Default::default()
+        };
+        let page = r.list_executions(&scope("acme"), &exact).unwrap();
+        assert_eq!(page.items.len(), limit);
+        assert_eq!(page.next_cursor, None, "limit {limit}, status {status:?}");
+    }
     let failed = r
         .list_executions(
             &scope("acme"),

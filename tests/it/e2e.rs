@@ -239,6 +239,21 @@ fn embedded_runs_need_no_configuration() {
     let (code, out, _) = cli(&["run", "-w", "list"], &[], cwd);
     assert_eq!(code, 0);
     assert!(out.contains("hello"));
+    // The local commands read the same `default` tenant the local run wrote.
+    let id = v["execution"]["id"].as_str().unwrap();
+    let (code, out, err) = cli(&["search", id, "--output", "json"], &[], cwd);
+    assert_eq!(code, 0, "{out}{err}");
+    let found: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        found["hits"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["id"] == id),
+        "{found}"
+    );
+    let (code, out, err) = cli(&["executions", "show", id, "--output", "json"], &[], cwd);
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]

@@ -96,6 +96,40 @@ fn syntax_errors_say_where() {
 }
 
 #[test]
+fn repeated_keys_are_refused_in_json_as_in_yaml() {
+    let json = r#"{"name": "a", "version": "1.0.0", "region": "eu-west", "name": "b",
+        "tasks": [{"id": "t", "uses": "builtin/echo", "with": {"message": "x", "message": "y"}}]}"#;
+    let p = one(json);
+    assert_eq!(p.code, ProblemCode::Syntax);
+    assert!(
+        p.message.contains(r#"duplicate key "name""#),
+        "{}",
+        p.message
+    );
+    assert!(p.message.contains("line 1 column"), "{}", p.message);
+    let nested = json.replacen(r#", "name": "b""#, "", 1);
+    let p = one(&nested);
+    assert!(
+        p.message.contains(r#"duplicate key "message""#),
+        "{}",
+        p.message
+    );
+    let yaml = "name: a\nname: b\nversion: \"1.0.0\"\ntasks: []\n";
+    assert_eq!(one(yaml).code, ProblemCode::Syntax);
+    // Without the repeats both load, numbers and all.
+    let clean = nested.replacen(
+        r#", "message": "y""#,
+        r#", "n": [1, -2, 0.5, true, null]"#,
+        1,
+    );
+    assert!(
+        problems(&clean).iter().all(|p| p.path.ends_with(".n")),
+        "{:#?}",
+        problems(&clean)
+    );
+}
+
+#[test]
 fn non_object_documents() {
     for text in ["- a\n- b\n", "42", "\"x\"", "null", ""] {
         let p = problems(text);
@@ -145,7 +179,9 @@ tasks:
     let version = p.iter().find(|p| p.path == "version").unwrap();
     assert_eq!(
         version.hint.as_deref(),
-        Some("quote the version: version: \"1.0.0\"")
+        Some(
+            "quote the version as you meant it (unquoted it is the number 1.0): version: \"1.0.0\""
+        )
     );
     let region = p.iter().find(|p| p.path == "region").unwrap();
     assert_eq!(
