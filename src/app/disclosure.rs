@@ -1,34 +1,39 @@
-//! Disclosure packs: one tenant's evidence for one region as a deterministic tar.gz. Two
-//! passes over one store snapshot: the first finds the executions of the region (final, with
-//! a receipt) and the checkpoint covering them, the second streams their records, decisions
-//! (deny decisions replayed and explained), receipts proved against that checkpoint and,
-//! if asked, artifact bytes, into the archive while the index is written to a temporary
-//! file; then keys, pinned policy bundles, the residency report and the signed index. Memory
-//! does not grow with the number of executions. Verification: `verify.rs`.
+//! Disclosure packs: one tenant's evidence for one region as a deterministic tar.gz. One
+//! pass over one store snapshot streams the region's executions (final, with a receipt):
+//! their records, decisions (deny decisions replayed and explained), receipts proved against
+//! the first checkpoint that covers the newest of them (found first, walking the log back
+//! from its end) and, if asked, artifact
+//! bytes, into the archive while the index is written to a temporary file; then keys, pinned
+//! policy bundles, the residency report and the signed index. Records are read without being
+//! built (`record.rs`). Memory does not grow with the number of executions. Verification:
+//! `verify.rs`.
 
+mod record;
 pub mod verify;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufWriter, Seek as _, Write};
 
 use serde::Serialize;
+use serde_json::value::RawValue;
 
 use super::App;
 use crate::archive::{self, HashingWriter};
-use crate::attest::dsse::{self, Envelope};
+use crate::attest::dsse;
 use crate::attest::keys::PublicKey;
-use crate::attest::receipt::{KeyHint, LogEntry, MEDIA_TYPE as RECEIPT_MEDIA_TYPE, ReceiptBundle};
+use crate::attest::receipt::{KeyHint, LogEntry, MEDIA_TYPE as RECEIPT_MEDIA_TYPE};
 use crate::domain::actor::TenantScope;
 use crate::domain::disclosure::{
-    self as layout, Explain, IndexPredicate, IndexStatement, PackCheckpoint, PackedExecution, file,
+    self as layout, Explain, IndexPredicate, IndexStatement, PackCheckpoint, file,
 };
 use crate::domain::execution::{Decision, Execution, ExecutionStatus};
 use crate::domain::ids::{Digest, ExecutionId};
 use crate::domain::receipt::PAYLOAD_TYPE;
 use crate::domain::residency::{Region, Rules, Violation};
 use crate::policy::PolicyBundle;
-use crate::store::{LogHashes, Placement, Reader, StoreError};
+use crate::store::{LogHashes, Reader, StoreError};
 use crate::tlog;
+use record::RawRecord;
 
 /// Gzip level of packs: fast, and JSON still shrinks about tenfold.
 const LEVEL: u32 = 1;
@@ -162,11 +167,11 @@ impl RegionFilter<'_> {
     }
 }
 
-/// A decision as packed.
+/// A decision as packed: as stored, with its explanation.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PackedDecision<'a> {
-    decision: &'a Decision,
+    decision: &'a RawValue,
     #[serde(skip_serializing_if = "Option::is_none")]
     explanation: Option<super::replay::Replay>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -203,15 +208,14 @@ impl<W: Write> Sink<W> {
     }
 }
 
-/// What the first pass found.
+/// How many executions the pack holds, by status.
 #[derive(Default)]
 struct Census {
     executions: u64,
-    last_leaf: Option<u64>,
     by_status: BTreeMap<String, u64>,
 }
 
-/// Totals the second pass gathers for the report.
+/// Totals the pass gathers for the report.
 #[derive(Default, Clone, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Tally {
@@ -262,37 +266,28 @@ impl App {
         let selected = |id: &ExecutionId, status: ExecutionStatus, sealed: bool| {
             req.execution.as_ref().is_none_or(|only| id == only) && status.is_final() && sealed
         };
-        let wanted = |p: &Placement| {
-            selected(&p.id, p.status, p.receipt.is_some())
-                && filter.includes(
-                    &p.region,
-                    p.artifacts.iter().map(|a| (&*a.location, &*a.region)),
-                )
+        // Whether a record is in the pack: final with a receipt, and in the region.
+        let in_pack = |e: &RawRecord<'_>| {
+            let places = e.artifacts.iter().map(|a| (&*a.location, &*a.region));
+            selected(&e.id, e.status, e.sealed) && filter.includes(&e.region, places)
         };
-        if let Some(id) = &req.execution {
-            self.check_one(&r, scope, id, &filter)?;
-        }
+        // The checkpoint every receipt proves against: the first one that covers the pack's
+        // newest receipt, found before the executions are read (walking the log back), so a
+        // pack stays the same while its executions do.
+        let last_leaf = match &req.execution {
+            Some(id) => {
+                self.check_one(&r, scope, id, &filter)?;
+                r.receipt(scope, id)?.map(|s| s.log_index)
+            }
+            None => r.last_leaf_of(scope, |stored| {
+                let json = stored.json()?;
+                Ok(in_pack(
+                    &RawRecord::parse(&json).map_err(StoreError::Corrupt)?,
+                ))
+            })?,
+        };
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
-
-        // First pass: which executions, and the checkpoint covering their receipts.
-        let mut census = Census::default();
-        ordered_parallel(
-            workers,
-            |send| Ok(r.for_each_stored_execution(scope, send)?),
-            |stored| {
-                let p = stored.placement()?;
-                Ok(wanted(&p).then(|| (p.status, p.receipt.map_or(0, |r| r.log_index))))
-            },
-            |found| {
-                if let Some((status, leaf)) = found {
-                    census.executions += 1;
-                    *census.by_status.entry(status.as_str().into()).or_default() += 1;
-                    census.last_leaf = Some(census.last_leaf.map_or(leaf, |l| l.max(leaf)));
-                }
-                Ok(())
-            },
-        )?;
-        let checkpoint = match census.last_leaf {
+        let checkpoint = match last_leaf {
             None => None,
             Some(leaf) => {
                 let (_, note) = r
@@ -316,20 +311,13 @@ impl App {
             index: HashingWriter::new(BufWriter::new(spool)),
         };
         let key = self.engine.signing().key_for(scope.tenant());
-        let readme = readme(
-            scope,
-            &filter,
-            req,
-            &census,
-            pack_checkpoint.as_ref(),
-            key.public(),
-        );
+        let readme = readme(scope, &filter, req, pack_checkpoint.as_ref(), key.public());
         sink.put(layout::README, readme.as_bytes())?;
         if let Some((_, note)) = &checkpoint {
             sink.put(layout::CHECKPOINT, note.as_bytes())?;
         }
 
-        // Second pass: the executions.
+        // The executions.
         let known_keys: BTreeMap<String, PublicKey> = r
             .keys()?
             .into_iter()
@@ -344,6 +332,7 @@ impl App {
         ]);
         let mut policies = BTreeSet::new();
         let mut tally = Tally::default();
+        let mut census = Census::default();
         if let Some((cp, note)) = &checkpoint {
             let ctx = Context {
                 scope,
@@ -353,28 +342,35 @@ impl App {
                 note,
                 known_keys: &known_keys,
             };
-            // Second pass: workers build each execution's files; they are written in order.
+            // Workers build each execution's files; they are written in order.
             ordered_parallel(
                 workers,
                 |send| Ok(r.for_each_stored_execution(scope, send)?),
                 |stored| {
-                    let e = stored.decode()?;
-                    if !(selected(&e.id, e.status, e.receipt.is_some()) && filter.holds(&e)) {
+                    let json = stored.json()?;
+                    let e = RawRecord::parse(&json)
+                        .map_err(|m| corrupt(format!("an execution record: {m}")))?;
+                    if !in_pack(&e) {
                         return Ok(None);
                     }
                     READER.with(|cell| {
                         let mut cell = cell.borrow_mut();
                         if cell.is_none() {
                             let reader = self.engine.store().read()?;
-                            let hashes = reader.log_hashes()?;
+                            let hashes = CachedHashes::new(reader.log_hashes()?);
                             *cell = Some((reader, hashes));
                         }
                         let (reader, hashes) = cell.as_ref().expect("set above");
-                        self.build_execution(reader, hashes, &ctx, e).map(Some)
+                        self.build_execution(reader, hashes, &ctx, &e).map(Some)
                     })
                 },
                 |built| {
                     if let Some(b) = built {
+                        census.executions += 1;
+                        *census
+                            .by_status
+                            .entry(b.status.as_str().into())
+                            .or_default() += 1;
                         for (path, bytes, digest) in &b.files {
                             sink.put_hashed(path, bytes, digest)?;
                         }
@@ -481,29 +477,38 @@ impl App {
     fn build_execution(
         &self,
         r: &Reader,
-        hashes: &LogHashes,
+        hashes: &CachedHashes,
         ctx: &Context<'_>,
-        mut e: Execution,
+        e: &RawRecord<'_>,
     ) -> Result<Built, DisclosureError> {
         let (filter, scope) = (ctx.filter, ctx.scope);
         let dir = layout::execution_dir(&e.id);
-        let mut b = Built::default();
+        let mut b = Built::new(e.status);
         let mut because = Vec::new();
         if filter.reads_as(&e.region) {
             because.push("run_region".to_owned());
         }
-        let before = e.artifacts.len();
-        e.artifacts
-            .retain(|a| filter.artifact_in(&a.location, &a.region));
-        if !e.artifacts.is_empty() {
+        let keep: Vec<bool> = e
+            .artifacts
+            .iter()
+            .map(|a| filter.artifact_in(&a.location, &a.region))
+            .collect();
+        let kept = keep.iter().filter(|k| **k).count() as u64;
+        if kept > 0 {
             because.push("artifact_region".to_owned());
         }
-        let withheld = (before - e.artifacts.len()) as u64;
-        b.tally.artifacts_in_region += e.artifacts.len() as u64;
+        let withheld = e.artifacts.len() as u64 - kept;
+        b.tally.artifacts_in_region += kept;
         b.tally.withheld_artifacts += withheld;
 
         if ctx.req.artifact_bytes {
-            let digests: BTreeSet<Digest> = e.artifacts.iter().map(|a| a.digest).collect();
+            let digests: BTreeSet<Digest> = e
+                .artifacts
+                .iter()
+                .zip(&keep)
+                .filter(|(_, k)| **k)
+                .map(|(a, _)| a.digest)
+                .collect();
             for d in digests {
                 if let Some(bytes) = r.artifact(scope, &d)? {
                     b.add(format!("{dir}{}{}", file::ARTIFACT_BYTES, d.hex()), bytes);
@@ -511,16 +516,16 @@ impl App {
             }
         }
 
-        let decisions = std::mem::take(&mut e.decisions);
-        let mut packed = Vec::with_capacity(decisions.len());
-        for d in &decisions {
+        let mut packed = Vec::with_capacity(e.decisions.len());
+        for d in &e.decisions {
             b.policies.push(d.policy_digest);
             b.tally.decisions += 1;
             if !d.allow {
                 b.tally.denied_decisions += 1;
             }
-            let (explanation, explanation_error) = if ctx.req.explain.wants(d) {
-                match self.replay(d) {
+            let (explanation, explanation_error) = if ctx.req.explain.wants(d.allow) {
+                let decision: Decision = serde_json::from_str(d.raw.get()).map_err(corrupt)?;
+                match self.replay(&decision) {
                     Ok(x) => {
                         b.tally.explained_decisions += 1;
                         (Some(x), None)
@@ -531,7 +536,7 @@ impl App {
                 (None, None)
             };
             packed.push(PackedDecision {
-                decision: d,
+                decision: d.raw,
                 explanation,
                 explanation_error,
             });
@@ -541,25 +546,23 @@ impl App {
         let stored = r
             .receipt(scope, &e.id)?
             .ok_or_else(|| corrupt(format!("execution {} has no stored receipt", e.id)))?;
-        let envelope: Envelope = serde_json::from_str(stored.envelope.get()).map_err(corrupt)?;
         let cp = ctx.checkpoint;
         let proof = tlog::inclusion_proof(cp.size, stored.log_index, hashes).map_err(corrupt)?;
         let signer = ctx
             .known_keys
             .get(&stored.keyid)
             .ok_or_else(|| corrupt(format!("signing key {} is unknown", stored.keyid)))?;
-        b.keyid = stored.keyid.clone();
         b.add_json(
             format!("{dir}{}", file::EXECUTION),
-            &PackedExecution {
+            &PackedRecord {
                 included_because: because,
                 withheld_artifacts: withheld,
-                execution: e,
+                execution: e.packed(&keep),
             },
         )?;
-        let bundle = ReceiptBundle {
-            media_type: RECEIPT_MEDIA_TYPE.into(),
-            dsse_envelope: envelope,
+        let bundle = PackedReceipt {
+            media_type: RECEIPT_MEDIA_TYPE,
+            dsse_envelope: &stored.envelope,
             public_key: KeyHint::of(signer),
             log_entry: LogEntry {
                 origin: cp.origin.clone(),
@@ -571,18 +574,85 @@ impl App {
             },
         };
         b.add_json(format!("{dir}{}", file::RECEIPT), &bundle)?;
+        b.keyid = stored.keyid;
         Ok(b)
     }
 }
 
+/// [`PackedExecution`](layout::PackedExecution) as written: the record passed through as stored (`record.rs`).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PackedRecord<R: Serialize> {
+    included_because: Vec<String>,
+    withheld_artifacts: u64,
+    execution: R,
+}
+
+/// [`ReceiptBundle`](crate::attest::receipt::ReceiptBundle) as written: the signed envelope
+/// passed through as stored, not parsed and encoded again.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PackedReceipt<'a> {
+    media_type: &'a str,
+    dsse_envelope: &'a RawValue,
+    public_key: KeyHint,
+    log_entry: LogEntry,
+}
+
 thread_local! {
-    /// A worker's snapshot for the second pass (receipts, artifacts and log hashes of final
-    /// executions never change, so any snapshot after the first pass reads the same).
-    static READER: std::cell::RefCell<Option<(Reader, LogHashes)>> =
+    /// A worker's snapshot (receipts, artifacts and log hashes of final executions never
+    /// change, so any snapshot taken after the pack's reads the same).
+    static READER: std::cell::RefCell<Option<(Reader, CachedHashes)>> =
         const { std::cell::RefCell::new(None) };
 }
 
-/// What the second pass's workers share.
+/// The log's stored hashes with the ones read last kept: executions come in log order, so
+/// neighbouring inclusion proofs share most of their hashes.
+struct CachedHashes {
+    store: LogHashes,
+    seen: std::cell::RefCell<std::collections::HashMap<u64, tlog::Hash>>,
+}
+
+impl CachedHashes {
+    /// Kept hashes; past this many the cache starts again.
+    const KEEP: usize = 1 << 14;
+
+    fn new(store: LogHashes) -> Self {
+        CachedHashes {
+            store,
+            seen: Default::default(),
+        }
+    }
+}
+
+impl tlog::HashSource for CachedHashes {
+    fn hashes(&self, indexes: &[u64]) -> Result<Vec<tlog::Hash>, String> {
+        let mut seen = self.seen.borrow_mut();
+        if seen.len() + indexes.len() > Self::KEEP {
+            seen.clear();
+        }
+        let missing: Vec<u64> = indexes
+            .iter()
+            .copied()
+            .filter(|i| !seen.contains_key(i))
+            .collect();
+        if !missing.is_empty() {
+            for (i, h) in missing.iter().zip(self.store.hashes(&missing)?) {
+                seen.insert(*i, h);
+            }
+        }
+        indexes
+            .iter()
+            .map(|i| {
+                seen.get(i)
+                    .copied()
+                    .ok_or_else(|| format!("log hash {i} was not read"))
+            })
+            .collect()
+    }
+}
+
+/// What the pass's workers share.
 struct Context<'a> {
     scope: &'a TenantScope,
     filter: &'a RegionFilter<'a>,
@@ -593,8 +663,8 @@ struct Context<'a> {
 }
 
 /// One execution's files, with their digests, and what the pack records about it.
-#[derive(Default)]
 struct Built {
+    status: ExecutionStatus,
     files: Vec<(String, Vec<u8>, Digest)>,
     policies: Vec<Digest>,
     keyid: String,
@@ -602,6 +672,16 @@ struct Built {
 }
 
 impl Built {
+    fn new(status: ExecutionStatus) -> Self {
+        Built {
+            status,
+            files: Vec::new(),
+            policies: Vec::new(),
+            keyid: String::new(),
+            tally: Tally::default(),
+        }
+    }
+
     fn add(&mut self, path: String, bytes: Vec<u8>) {
         let digest = Digest::of(&bytes);
         self.files.push((path, bytes, digest));
@@ -819,7 +899,6 @@ fn readme(
     scope: &TenantScope,
     filter: &RegionFilter<'_>,
     req: &PackRequest,
-    census: &Census,
     checkpoint: Option<&PackCheckpoint>,
     key: &PublicKey,
 ) -> String {
@@ -836,8 +915,8 @@ fn readme(
     };
     format!(
         "# Disclosure pack: {tenant} in {region}\n\n\
-         This pack holds {what} that ran in region `{region}` or wrote an artifact there:\n\
-         {n} executions. Each has its record and manifest (`execution.json`, with only the\n\
+         This pack holds {what} that ran in region `{region}` or wrote an artifact there\n\
+         (how many: `residency-report.md`). Each has its record and manifest (`execution.json`, with only the\n\
          artifacts of this region), its policy decisions with their inputs ({explain})\n\
          (`decisions.json`), and its signed receipt with an inclusion proof\n\
          (`receipt.json`){bytes}.\n\n\
@@ -854,7 +933,6 @@ fn readme(
          (docs/disclosure.md shows each step: `sha256sum -c`, openssl, python3).\n",
         tenant = scope.tenant(),
         region = filter.region,
-        n = census.executions,
         explain = match req.explain {
             Explain::Denies => "deny decisions replayed and explained rule by rule",
             Explain::All => "every decision replayed and explained rule by rule",

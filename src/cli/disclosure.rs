@@ -10,7 +10,7 @@ use serde_json::json;
 
 use super::client::Client;
 use super::inspect::{local_config, local_tenant, start_local, tenant_query};
-use super::output::report_text;
+use super::output::checks_text;
 use super::verify::{TrustArgs, trusted};
 use super::{Exit, Output, Target, fail};
 use crate::app::disclosure::verify::{PackReport, verify};
@@ -149,20 +149,13 @@ pub async fn disclosure(
 }
 
 fn text(r: &PackReport) -> String {
-    let receipt_like = crate::attest::receipt::Report {
-        valid: r.valid,
-        digest: None,
-        execution_id: None,
-        tenant: r.tenant.clone(),
-        status: None,
-        checks: r.checks.clone(),
-    };
     format!(
-        "disclosure pack: {} executions, {} files, region {}\n{}",
+        "disclosure pack: {} executions, {} files, region {}\n{}pack is {}valid\n",
         r.executions,
         r.files,
         r.region.as_deref().unwrap_or("?"),
-        report_text(&receipt_like)
+        checks_text(&r.checks),
+        if r.valid { "" } else { "NOT " }
     )
 }
 

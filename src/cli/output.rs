@@ -160,15 +160,7 @@ pub fn summaries_text(items: &[ExecutionSummary], next: Option<&str>) -> String 
 
 /// A verification report.
 pub fn report_text(r: &Report) -> String {
-    let mut s = String::new();
-    for c in &r.checks {
-        let m = match c.outcome {
-            Outcome::Pass => "pass",
-            Outcome::Fail => "FAIL",
-            Outcome::Skipped => "skip",
-        };
-        s.push_str(&format!("{m}  {:10} {}\n", c.name, c.detail));
-    }
+    let mut s = checks_text(&r.checks);
     match (r.valid, &r.execution_id) {
         (true, Some(id)) => s.push_str(&format!(
             "receipt {} of execution {id} ({}) is valid\n",
@@ -177,6 +169,20 @@ pub fn report_text(r: &Report) -> String {
         )),
         (true, None) => s.push_str("receipt is valid\n"),
         (false, _) => s.push_str("receipt is NOT valid\n"),
+    }
+    s
+}
+
+/// One line per check: outcome, name, detail.
+pub fn checks_text(checks: &[crate::attest::receipt::Check]) -> String {
+    let mut s = String::new();
+    for c in checks {
+        let m = match c.outcome {
+            Outcome::Pass => "pass",
+            Outcome::Fail => "FAIL",
+            Outcome::Skipped => "skip",
+        };
+        s.push_str(&format!("{m}  {:10} {}\n", c.name, c.detail));
     }
     s
 }

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::execution::{Decision, Execution};
+use super::execution::Execution;
 use super::ids::{Digest, ExecutionId, TenantId};
 use super::receipt::{STATEMENT_TYPE, Subject};
 
@@ -80,8 +80,8 @@ impl Explain {
     }
 
     /// Whether `d` gets an explanation.
-    pub fn wants(self, d: &Decision) -> bool {
-        self == Explain::All || !d.allow
+    pub fn wants(self, allow: bool) -> bool {
+        self == Explain::All || !allow
     }
 }
 

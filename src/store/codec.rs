@@ -112,6 +112,11 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("decoding a record: {e}")))
 }
 
+/// The JSON text of an encoded value, decompressed but not parsed.
+pub fn json_bytes(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
+    untag(bytes, RAW_JSON, ZSTD_JSON)
+}
+
 /// Decodes opaque bytes.
 pub fn decode_bytes(bytes: &[u8]) -> Result<Vec<u8>, StoreError> {
     untag(bytes, RAW_BYTES, ZSTD_BYTES)

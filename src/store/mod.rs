@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _};
 use serde::{Deserialize, Serialize};
 
-pub use read::{ListQuery, LogHashes, Page, PlacedArtifact, Placement, Reader, StoredExecution};
+pub use read::{ListQuery, LogHashes, Page, Reader, StoredExecution};
 pub use scan::{Area, BoundaryScan, ScanProblem, TenantRecords};
 
 pub use write::Writer;

@@ -109,47 +109,16 @@ impl Listed {
     }
 }
 
-/// Where an execution ran and wrote: the fields a disclosure pass filters on, decoded
-/// without the rest of the record.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct Placement {
-    /// Execution id.
-    pub id: ExecutionId,
-    /// Status as recorded (final records only matter to a pack).
-    pub status: ExecutionStatus,
-    /// The run's region.
-    pub region: String,
-    /// Storage location and region tag of each artifact.
-    #[serde(default)]
-    pub artifacts: Vec<PlacedArtifact>,
-    /// The receipt, once final.
-    #[serde(default)]
-    pub receipt: Option<crate::domain::execution::ReceiptRef>,
-}
-
 /// An execution record as stored, not decoded yet. The live state of a queued record (see
 /// [`ACTIVE`]) is not applied: for final records, which it never concerns.
 pub struct StoredExecution(Vec<u8>);
 
 impl StoredExecution {
-    /// Decodes where it ran and wrote, skipping the rest.
-    pub fn placement(&self) -> Result<Placement, StoreError> {
-        codec::decode(&self.0)
+    /// The record's JSON (an [`Execution`]), decompressed, for readers that take only some
+    /// of it.
+    pub fn json(&self) -> Result<Vec<u8>, StoreError> {
+        codec::json_bytes(&self.0)
     }
-
-    /// Decodes the whole record.
-    pub fn decode(&self) -> Result<Execution, StoreError> {
-        codec::decode(&self.0)
-    }
-}
-
-/// Where an artifact was written.
-#[derive(Debug, Clone, serde::Deserialize)]
-pub struct PlacedArtifact {
-    /// Storage location.
-    pub location: String,
-    /// Region tag when written.
-    pub region: String,
 }
 
 impl Reader {
@@ -342,6 +311,32 @@ impl Reader {
         let tenant = TenantId::new(t).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let exec = ExecutionId::new(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         Ok(Some((tenant, exec)))
+    }
+
+    /// The newest log leaf of the scope's tenant whose execution `wanted` accepts, walking
+    /// the log back from its end: for a tenant that ran there lately, a few steps; at
+    /// worst, one read of each of the tenant's sealed records.
+    pub fn last_leaf_of(
+        &self,
+        scope: &TenantScope,
+        mut wanted: impl FnMut(&StoredExecution) -> Result<bool, StoreError>,
+    ) -> Result<Option<u64>, StoreError> {
+        let tenant = scope.tenant().as_str();
+        let leaves = self.txn.open_table(LOG_LEAVES)?;
+        let executions = self.txn.open_table(EXECUTIONS)?;
+        for row in leaves.iter()?.rev() {
+            let (index, owner) = row?;
+            let (t, id) = owner.value();
+            if t != tenant {
+                continue;
+            }
+            if let Some(v) = executions.get((tenant, id))?
+                && wanted(&StoredExecution(v.value().to_vec()))?
+            {
+                return Ok(Some(index.value()));
+            }
+        }
+        Ok(None)
     }
 
     /// The stored log hashes, for proofs.
