@@ -1,0 +1,3 @@
+module maestro.conductor/sdk
+
+go 1.19

@@ -1,0 +1,1 @@
+"""The Python SDK test suite (a package so tests share conftest constants)."""
