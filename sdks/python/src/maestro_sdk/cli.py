@@ -89,6 +89,17 @@ class Maestro:
         p = self.run_raw(*args, "--output", "json")
         return json.loads(p.stdout)
 
+    def report(self, args: Sequence[str], also_on: str) -> dict[str, Any]:
+        """Runs a command whose JSON output is also its answer when it exits with the code
+        of ``also_on`` (an invalid manifest, a failed verification, no hits)."""
+        try:
+            out: dict[str, Any] = self.json(*args)
+            return out
+        except CliError as e:
+            if e.kind == also_on and isinstance(e.output, dict):
+                return e.output
+            raise
+
     # --- commands ---
 
     def version(self) -> dict[str, Any]:
@@ -102,13 +113,7 @@ class Maestro:
         args = ["validate", path]
         for r in regions:
             args += ["--region", r]
-        try:
-            out: dict[str, Any] = self.json(*args)
-            return out
-        except CliError as e:
-            if e.kind == "invalid" and isinstance(e.output, dict):
-                return e.output
-            raise
+        return self.report(args, also_on="invalid")
 
     def run(
         self,
@@ -139,13 +144,7 @@ class Maestro:
             args += ["--key", k]
         if origin:
             args += ["--origin", origin]
-        try:
-            out: dict[str, Any] = self.json(*args)
-            return out
-        except CliError as e:
-            if e.kind == "unverified" and isinstance(e.output, dict):
-                return e.output
-            raise
+        return self.report(args, also_on="unverified")
 
     def executions_list(self, *, status: Optional[str] = None, name: Optional[str] = None, limit: Optional[int] = None) -> dict[str, Any]:
         """``maestro executions list``."""
@@ -190,13 +189,7 @@ class Maestro:
         args = ["search", query]
         if limit is not None:
             args += ["--limit", str(limit)]
-        try:
-            out: dict[str, Any] = self.json(*args)
-            return out
-        except CliError as e:
-            if e.kind == "not_found" and isinstance(e.output, dict):
-                return e.output
-            raise
+        return self.report(args, also_on="not_found")
 
     def schema(self) -> dict[str, Any]:
         """``maestro schema``."""
@@ -215,10 +208,4 @@ class Maestro:
         args = ["disclosure", "verify", pack]
         for k in keys:
             args += ["--key", k]
-        try:
-            out: dict[str, Any] = self.json(*args)
-            return out
-        except CliError as e:
-            if e.kind == "unverified" and isinstance(e.output, dict):
-                return e.output
-            raise
+        return self.report(args, also_on="unverified")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Literal, Optional, Sequence, Union
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError
 
 from . import tlog
 from .keys import PublicKey, SignatureError, verify_envelope
@@ -42,6 +42,22 @@ def _digest(v: str) -> str:
     if not _DIGEST.fullmatch(v):
         raise ValueError(f"digest {v!r} is invalid: must be sha256: and 64 hex digits")
     return "sha256:" + v.removeprefix("sha256:").lower()
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(v: str) -> str:
+        if not pattern.fullmatch(v):
+            raise ValueError(f"{what} {v!r} is invalid")
+        return v
+
+    return AfterValidator(check)
+
+
+DigestStr = Annotated[str, AfterValidator(_digest)]
+"""``sha256:`` and 64 hex digits, normalised to lowercase."""
+TenantStr = Annotated[str, _matching(_TENANT, "tenant id")]
+ExecutionIdStr = Annotated[str, _matching(_EXECUTION_ID, "execution id")]
+DecisionIdStr = Annotated[str, _matching(_DECISION_ID, "decision id")]
 
 
 class _Strict(BaseModel):
@@ -123,12 +139,7 @@ class ManifestRef(_Strict):
 
     name: str
     version: str
-    digest: str
-
-    @field_validator("digest")
-    @classmethod
-    def _d(cls, v: str) -> str:
-        return _digest(v)
+    digest: DigestStr
 
 
 class TaskRecord(_Strict):
@@ -138,13 +149,8 @@ class TaskRecord(_Strict):
     uses: str
     status: TaskStatus
     attempts: U32
-    outputs_digest: Optional[str] = Field(default=None, alias="outputsDigest")
+    outputs_digest: Optional[DigestStr] = Field(default=None, alias="outputsDigest")
     error: Optional[str] = None
-
-    @field_validator("outputs_digest")
-    @classmethod
-    def _d(cls, v: Optional[str]) -> Optional[str]:
-        return None if v is None else _digest(v)
 
 
 class ArtifactRecord(_Strict):
@@ -152,40 +158,23 @@ class ArtifactRecord(_Strict):
 
     task: str
     name: str
-    digest: str
+    digest: DigestStr
     size: U64
     media_type: str = Field(alias="mediaType")
     location: str
     region: str
 
-    @field_validator("digest")
-    @classmethod
-    def _d(cls, v: str) -> str:
-        return _digest(v)
-
 
 class DecisionRecord(_Strict):
     """A policy decision as recorded in a receipt."""
 
-    id: str
+    id: DecisionIdStr
     kind: str
     policy: str
-    policy_digest: str = Field(alias="policyDigest")
-    input_digest: str = Field(alias="inputDigest")
+    policy_digest: DigestStr = Field(alias="policyDigest")
+    input_digest: DigestStr = Field(alias="inputDigest")
     allow: bool
     reasons: list[str] = Field(default_factory=list)
-
-    @field_validator("id")
-    @classmethod
-    def _id(cls, v: str) -> str:
-        if not _DECISION_ID.fullmatch(v):
-            raise ValueError(f"decision id {v!r} is invalid")
-        return v
-
-    @field_validator("policy_digest", "input_digest")
-    @classmethod
-    def _d(cls, v: str) -> str:
-        return _digest(v)
 
 
 class Timings(_Strict):
@@ -209,10 +198,10 @@ class Predicate(_Strict):
     """The execution record: the predicate of a receipt."""
 
     receipt_version: U32 = Field(alias="receiptVersion")
-    tenant: str
-    execution_id: str = Field(alias="executionId")
+    tenant: TenantStr
+    execution_id: ExecutionIdStr = Field(alias="executionId")
     sequence: U64
-    previous_receipt: Optional[str] = Field(default=None, alias="previousReceipt")
+    previous_receipt: Optional[DigestStr] = Field(default=None, alias="previousReceipt")
     status: ExecutionStatus
     canary: bool
     region: str
@@ -224,25 +213,6 @@ class Predicate(_Strict):
     error: Optional[str] = None
     submitted_by: str = Field(alias="submittedBy")
     appliance: ApplianceInfo
-
-    @field_validator("tenant")
-    @classmethod
-    def _tenant(cls, v: str) -> str:
-        if not _TENANT.fullmatch(v):
-            raise ValueError(f"tenant id {v!r} is invalid")
-        return v
-
-    @field_validator("execution_id")
-    @classmethod
-    def _eid(cls, v: str) -> str:
-        if not _EXECUTION_ID.fullmatch(v):
-            raise ValueError(f"execution id {v!r} is invalid")
-        return v
-
-    @field_validator("previous_receipt")
-    @classmethod
-    def _prev(cls, v: Optional[str]) -> Optional[str]:
-        return None if v is None else _digest(v)
 
 
 class Statement(_Strict):
