@@ -1004,13 +1004,7 @@ func (p *yamlParser) parseFlow() *yamlNode {
 			if p.peek() == ':' {
 				// A single-pair mapping inside a sequence: [a: b].
 				p.pos++
-				p.skipFlowSpace()
-				var v *yamlNode
-				if p.peek() == ',' || p.peek() == ']' {
-					v = &yamlNode{kind: scalarNode, style: plainStyle, line: p.currentLine()}
-				} else {
-					v = p.parseFlowNode()
-				}
+				v := p.flowValue(']')
 				item = &yamlNode{kind: mapNode, keys: []*yamlNode{item}, values: []*yamlNode{v}, line: item.line}
 				p.skipFlowSpace()
 			}
@@ -1033,17 +1027,10 @@ func (p *yamlParser) parseFlow() *yamlNode {
 		}
 		key := p.parseFlowNode()
 		p.skipFlowSpace()
-		var value *yamlNode
+		value := p.emptyScalar()
 		if p.peek() == ':' {
 			p.pos++
-			p.skipFlowSpace()
-			if p.peek() == ',' || p.peek() == '}' {
-				value = &yamlNode{kind: scalarNode, style: plainStyle, line: p.currentLine()}
-			} else {
-				value = p.parseFlowNode()
-			}
-		} else {
-			value = &yamlNode{kind: scalarNode, style: plainStyle, line: p.currentLine()}
+			value = p.flowValue('}')
 		}
 		n.keys = append(n.keys, key)
 		n.values = append(n.values, value)
@@ -1115,4 +1102,19 @@ func (p *yamlParser) parseFlowNode() *yamlNode {
 		n = &yamlNode{kind: scalarNode, style: plainStyle, value: strings.Join(parts, ""), line: line}
 	}
 	return p.finish(n, anchor, tag)
+}
+
+// flowValue reads the value after a ':' in a flow collection closed by close: empty (a null
+// scalar) when a ',' or close follows at once.
+func (p *yamlParser) flowValue(close rune) *yamlNode {
+	p.skipFlowSpace()
+	if c := p.peek(); c == ',' || c == close {
+		return p.emptyScalar()
+	}
+	return p.parseFlowNode()
+}
+
+// emptyScalar is the plain empty scalar (null) at the current line.
+func (p *yamlParser) emptyScalar() *yamlNode {
+	return &yamlNode{kind: scalarNode, style: plainStyle, line: p.currentLine()}
 }
