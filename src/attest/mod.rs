@@ -1,10 +1,11 @@
 //! Signing and attestation: appliance keys (via sigstore), DSSE envelopes, the receipt file
-//! format and its offline verification, and Sigstore bundle export.
+//! format and its offline verification, Sigstore bundle export, and in-toto layouts and links.
 //!
 //! Only this module imports `sigstore`, `sigstore_protobuf_specs` and `olpc-cjson`.
 
 pub mod bundle;
 pub mod dsse;
+pub mod intoto;
 pub mod keys;
 pub mod receipt;
 

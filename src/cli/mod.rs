@@ -1,6 +1,7 @@
 //! The command line: argument definitions, dispatch, output format and exit codes. Commands
 //! talk to a running server (`--server`, `MAESTRO_URL`) or work on the local data directory.
 
+mod attest;
 mod client;
 mod disclosure;
 mod drill;
@@ -169,6 +170,10 @@ pub enum Command {
     /// corpus.
     #[command(subcommand)]
     Drill(drill::DrillCommand),
+    /// Supply-chain attestations: sign in-toto layouts, record links, verify a layout with
+    /// its links.
+    #[command(subcommand)]
+    Attest(attest::AttestCommand),
     /// Print the JSON Schema of Manifest v1.
     Schema,
     /// Print the version.
@@ -200,6 +205,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Audit(c) => policy::audit(c, cli.config.as_deref(), &out).await,
         Command::Disclosure(c) => disclosure::disclosure(c, cli.config.as_deref(), &out).await,
         Command::Drill(c) => drill::drill(c, &out).await,
+        Command::Attest(c) => attest::attest(c, &out),
         Command::Schema => {
             out.json_always(&crate::domain::manifest::json_schema());
             Ok(Exit::Ok)

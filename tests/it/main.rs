@@ -10,6 +10,7 @@ mod crash;
 mod disclosure;
 mod e2e;
 mod interop;
+mod intoto;
 mod isolation;
 mod oidc;
 mod policy;
