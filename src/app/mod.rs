@@ -7,6 +7,7 @@ pub mod demo;
 pub mod disclosure;
 pub mod guard;
 pub mod oidc;
+pub mod package;
 pub mod replay;
 pub mod report;
 pub mod session;

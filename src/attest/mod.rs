@@ -8,6 +8,7 @@ pub mod dsse;
 pub mod intoto;
 pub mod keys;
 pub mod receipt;
+pub mod slsa;
 
 /// What went wrong with keys, envelopes or receipts.
 #[derive(Debug, thiserror::Error)]

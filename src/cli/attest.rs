@@ -7,11 +7,12 @@ use std::path::{Path, PathBuf};
 
 use clap::Subcommand;
 
+use super::package::{public_key, signing_key};
 use super::verify::read;
 use super::{Exit, Output, fail};
 use crate::attest::intoto::record::{Template, link, link_file_name, record_artifacts};
 use crate::attest::intoto::{Body, Document, LinkFile, verify};
-use crate::attest::keys::{PublicKey, SigningKey};
+use crate::attest::keys::PublicKey;
 
 /// `maestro attest …`
 #[derive(Debug, Subcommand)]
@@ -215,16 +216,6 @@ pub fn attest(cmd: AttestCommand, out: &Output) -> anyhow::Result<Exit> {
             })
         }
     }
-}
-
-fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
-    SigningKey::load(path).map_err(|e| fail(Exit::Usage, format!("{}: {e}", path.display())))
-}
-
-fn public_key(path: &Path) -> anyhow::Result<PublicKey> {
-    let text = String::from_utf8(read(path)?)
-        .map_err(|_| fail(Exit::Usage, format!("{} is not text", path.display())))?;
-    PublicKey::from_pem(&text).map_err(|e| fail(Exit::Usage, format!("{}: {e}", path.display())))
 }
 
 fn write(path: &Path, text: &str) -> anyhow::Result<()> {

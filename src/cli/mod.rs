@@ -8,6 +8,7 @@ mod drill;
 mod index;
 mod inspect;
 mod output;
+mod package;
 mod policy;
 mod report;
 mod residency;
@@ -170,6 +171,13 @@ pub enum Command {
     /// corpus.
     #[command(subcommand)]
     Drill(drill::DrillCommand),
+    /// Workflow packages: build (deterministic archive and in-toto link), sign (SLSA
+    /// provenance), verify under the in-toto layout.
+    #[command(subcommand)]
+    Package(package::PackageCommand),
+    /// Policy bundles: build, sign and verify, as packages.
+    #[command(subcommand)]
+    Bundle(package::BundleCommand),
     /// Supply-chain attestations: sign in-toto layouts, record links, verify a layout with
     /// its links.
     #[command(subcommand)]
@@ -206,6 +214,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Disclosure(c) => disclosure::disclosure(c, cli.config.as_deref(), &out).await,
         Command::Drill(c) => drill::drill(c, &out).await,
         Command::Attest(c) => attest::attest(c, &out),
+        Command::Package(c) => package::package(c, &out),
+        Command::Bundle(c) => package::bundle(c, &out),
         Command::Schema => {
             out.json_always(&crate::domain::manifest::json_schema());
             Ok(Exit::Ok)
@@ -218,5 +228,15 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
             out.print(&v, || format!("maestro {}", env!("CARGO_PKG_VERSION")));
             Ok(Exit::Ok)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_command_is_well_formed() {
+        // clap checks argument definitions only when a command is used; check them all.
+        use clap::CommandFactory as _;
+        super::Cli::command().debug_assert();
     }
 }

@@ -11,6 +11,7 @@ pub mod execution;
 pub mod expr;
 pub mod ids;
 pub mod manifest;
+pub mod package;
 pub mod receipt;
 pub mod report;
 pub mod residency;

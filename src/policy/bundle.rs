@@ -53,7 +53,6 @@ impl PolicyBundle {
     /// Reads every `.rego` file in `dir` (recursively) and `data.json` if present.
     pub fn from_dir(dir: &Path) -> Result<Self, PolicyError> {
         let mut files = BTreeMap::new();
-        let mut data = Value::Object(Default::default());
         let mut stack = vec![dir.to_owned()];
         while let Some(d) = stack.pop() {
             let entries = std::fs::read_dir(&d)
@@ -79,42 +78,72 @@ impl PolicyBundle {
                     .map_err(|e| PolicyError::Io(e.to_string()))?
                     .to_string_lossy()
                     .replace('\\', "/");
+                if !(rel.ends_with(".rego") || rel == "data.json") {
+                    continue;
+                }
                 let size = entry.metadata().map(|m| m.len()).unwrap_or(0) as usize;
                 if size > MAX_FILE_BYTES {
                     return Err(PolicyError::Io(format!(
                         "{rel}: {size} bytes is over the {MAX_FILE_BYTES}-byte limit"
                     )));
                 }
-                if rel.ends_with(".rego") {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| PolicyError::Io(format!("{rel}: {e}")))?;
-                    files.insert(rel, text);
-                } else if rel == "data.json" {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| PolicyError::Io(format!("{rel}: {e}")))?;
-                    data = serde_json::from_str(&text).map_err(|e| {
-                        PolicyError::Data(format!(
-                            "data.json line {} column {}: {e}",
-                            e.line(),
-                            e.column()
-                        ))
-                    })?;
-                    if !data.is_object() {
-                        return Err(PolicyError::Data("data.json must be a JSON object".into()));
-                    }
-                }
-                if files.len() > MAX_FILES {
+                let bytes =
+                    std::fs::read(&path).map_err(|e| PolicyError::Io(format!("{rel}: {e}")))?;
+                files.insert(rel, bytes);
+                if files.len() > MAX_FILES + 1 {
                     return Err(PolicyError::Io(format!(
                         "more than {MAX_FILES} policy files"
                     )));
                 }
             }
         }
+        Self::from_files(&files).map_err(|e| match e {
+            PolicyError::Io(m) if m.starts_with("no policy") => {
+                PolicyError::Io(format!("{} has {m}", dir.display()))
+            }
+            other => other,
+        })
+    }
+
+    /// A bundle from files by path: every `.rego` file and `data.json` (a JSON object);
+    /// other files are ignored.
+    pub fn from_files(all: &BTreeMap<String, Vec<u8>>) -> Result<Self, PolicyError> {
+        let mut files = BTreeMap::new();
+        let mut data = Value::Object(Default::default());
+        for (rel, bytes) in all {
+            if !(rel.ends_with(".rego") || rel == "data.json") {
+                continue;
+            }
+            if bytes.len() > MAX_FILE_BYTES {
+                return Err(PolicyError::Io(format!(
+                    "{rel}: {} bytes is over the {MAX_FILE_BYTES}-byte limit",
+                    bytes.len()
+                )));
+            }
+            let text = std::str::from_utf8(bytes)
+                .map_err(|_| PolicyError::Io(format!("{rel}: not UTF-8 text")))?;
+            if rel == "data.json" {
+                data = serde_json::from_str(text).map_err(|e| {
+                    PolicyError::Data(format!(
+                        "data.json line {} column {}: {e}",
+                        e.line(),
+                        e.column()
+                    ))
+                })?;
+                if !data.is_object() {
+                    return Err(PolicyError::Data("data.json must be a JSON object".into()));
+                }
+            } else {
+                files.insert(rel.clone(), text.to_owned());
+            }
+            if files.len() > MAX_FILES {
+                return Err(PolicyError::Io(format!(
+                    "more than {MAX_FILES} policy files"
+                )));
+            }
+        }
         if files.keys().all(|p| is_test(p)) {
-            return Err(PolicyError::Io(format!(
-                "{} has no policy (.rego) files",
-                dir.display()
-            )));
+            return Err(PolicyError::Io("no policy (.rego) files".into()));
         }
         Ok(PolicyBundle { files, data })
     }

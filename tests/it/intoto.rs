@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::support::cli;
+use crate::support::{Scratch, cli, openssl_keys};
 
 fn venv_bin(tool: &str) -> PathBuf {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -23,73 +23,34 @@ fn venv_bin(tool: &str) -> PathBuf {
 }
 
 /// A scratch directory with openssl keys and a package to build and sign.
-struct Site {
-    dir: tempfile::TempDir,
+struct Site(Scratch);
+
+impl std::ops::Deref for Site {
+    type Target = Scratch;
+    fn deref(&self) -> &Scratch {
+        &self.0
+    }
 }
 
 impl Site {
     fn new() -> Site {
-        let site = Site {
-            dir: tempfile::tempdir().unwrap(),
-        };
-        for (name, algorithm) in [
-            ("owner", "ed25519"),
-            ("owner-ec", "p256"),
-            ("builder", "ed25519"),
-            ("signer", "p256"),
-            ("intruder", "ed25519"),
-        ] {
-            let mut genpkey = Command::new("openssl");
-            genpkey.arg("genpkey");
-            if algorithm == "ed25519" {
-                genpkey.args(["-algorithm", "ed25519"]);
-            } else {
-                genpkey.args(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
-            }
-            let ok = genpkey
-                .args(["-out", &format!("{name}.pem")])
-                .current_dir(site.path())
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "openssl genpkey {name}");
-            let ok = Command::new("openssl")
-                .args(["pkey", "-in", &format!("{name}.pem"), "-pubout", "-out"])
-                .arg(format!("{name}.pub"))
-                .current_dir(site.path())
-                .status()
-                .unwrap()
-                .success();
-            assert!(ok, "openssl pkey {name}");
-        }
+        let site = Site(Scratch::new());
+        openssl_keys(
+            site.path(),
+            &[
+                ("owner", "ed25519"),
+                ("owner-ec", "p256"),
+                ("builder", "ed25519"),
+                ("signer", "p256"),
+                ("intruder", "ed25519"),
+            ],
+        );
         std::fs::create_dir_all(site.path().join("work/src/files")).unwrap();
         site.write("work/src/maestro.yaml", "name: hello\nversion: \"1.0.0\"\n");
         site.write("work/src/files/greeting.txt", "hello\n");
         site.write("work/hello-1.0.0.mpkg", "the archive");
-        site.write("work/hello-1.0.0.mpkg.sig", "the signature");
+        site.write("work/hello-1.0.0.mpkg.intoto.jsonl", "the signature");
         site
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    fn write(&self, name: &str, text: &str) {
-        std::fs::write(self.path().join(name), text).unwrap();
-    }
-
-    fn read(&self, name: &str) -> String {
-        std::fs::read_to_string(self.path().join(name)).unwrap()
-    }
-
-    fn maestro(&self, args: &[&str]) -> (i32, String) {
-        let (code, out, err) = cli(args, &[], self.path());
-        (code, format!("{out}{err}"))
-    }
-
-    fn maestro_ok(&self, args: &[&str]) {
-        let (code, out) = self.maestro(args);
-        assert_eq!(code, 0, "maestro {args:?}: {out}");
     }
 
     /// `maestro attest layout` from the repository's template.
@@ -114,7 +75,7 @@ impl Site {
             out,
         ];
         args.extend_from_slice(extra);
-        self.maestro_ok(&args);
+        self.ok(&args);
     }
 
     /// `maestro attest link` for build and sign, into `dir`.
@@ -147,7 +108,7 @@ impl Site {
             "--product",
             "hello-1.0.0.mpkg",
             "--product",
-            "hello-1.0.0.mpkg.sig",
+            "hello-1.0.0.mpkg.intoto.jsonl",
             "--out-dir",
             &out_dir,
         ];
@@ -253,23 +214,6 @@ impl Site {
         assert_eq!(m.0, 4, "{case}: maestro should fail: {}", m.1);
         assert!(m.1.contains(ours), "{case}: maestro said: {}", m.1);
     }
-
-    fn copy_links(&self, from: &str, to: &str) {
-        std::fs::create_dir_all(self.path().join(to)).unwrap();
-        for entry in std::fs::read_dir(self.path().join(from)).unwrap() {
-            let entry = entry.unwrap();
-            std::fs::copy(entry.path(), self.path().join(to).join(entry.file_name())).unwrap();
-        }
-    }
-
-    fn link_name(&self, dir: &str, step: &str) -> String {
-        std::fs::read_dir(self.path().join(dir))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .find(|n| n.starts_with(&format!("{step}.")))
-            .map(|n| format!("{dir}/{n}"))
-            .unwrap()
-    }
 }
 
 #[test]
@@ -285,11 +229,11 @@ fn maestro_layouts_and_links_verify_with_in_toto_verify() {
 
     // The archive replaced between build and sign.
     s.write("work/hello-1.0.0.mpkg", "another archive");
-    s.copy_links("links", "swapped");
+    s.copy_dir("links", "swapped");
     s.maestro_links("swapped-sign", false);
     std::fs::copy(
-        s.path().join(s.link_name("swapped-sign", "sign")),
-        s.path().join(s.link_name("swapped", "sign")),
+        s.path().join(s.file_starting("swapped-sign", "sign")),
+        s.path().join(s.file_starting("swapped", "sign")),
     )
     .unwrap();
     s.write("work/hello-1.0.0.mpkg", "the archive");
@@ -303,8 +247,8 @@ fn maestro_layouts_and_links_verify_with_in_toto_verify() {
     );
 
     // A link's content edited after signing (classic and DSSE).
-    s.copy_links("links", "edited");
-    let build = s.link_name("edited", "build");
+    s.copy_dir("links", "edited");
+    let build = s.file_starting("edited", "build");
     let text = s.read(&build);
     let edited = text.replacen("\"hello-1.0.0.mpkg\"", "\"hello-2.0.0.mpkg\"", 1);
     assert_ne!(text, edited);
@@ -317,8 +261,8 @@ fn maestro_layouts_and_links_verify_with_in_toto_verify() {
         "ThresholdVerificationError",
         "does not verify",
     );
-    s.copy_links("links-dsse", "edited-dsse");
-    let sign = s.link_name("edited-dsse", "sign");
+    s.copy_dir("links-dsse", "edited-dsse");
+    let sign = s.file_starting("edited-dsse", "sign");
     let mut envelope: serde_json::Value = serde_json::from_str(&s.read(&sign)).unwrap();
     use base64::Engine as _;
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -338,8 +282,8 @@ fn maestro_layouts_and_links_verify_with_in_toto_verify() {
     );
 
     // A signature altered.
-    s.copy_links("links", "resigned");
-    let sign = s.link_name("resigned", "sign");
+    s.copy_dir("links", "resigned");
+    let sign = s.file_starting("resigned", "sign");
     let mut link: serde_json::Value = serde_json::from_str(&s.read(&sign)).unwrap();
     let sig = link["signatures"][0]["sig"].as_str().unwrap().to_owned();
     let flipped = format!(
@@ -359,8 +303,8 @@ fn maestro_layouts_and_links_verify_with_in_toto_verify() {
     );
 
     // A link missing; a layout edited; the wrong layout key; an expired layout.
-    s.copy_links("links", "missing");
-    std::fs::remove_file(s.path().join(s.link_name("missing", "build"))).unwrap();
+    s.copy_dir("links", "missing");
+    std::fs::remove_file(s.path().join(s.file_starting("missing", "build"))).unwrap();
     s.assert_both_fail(
         "link missing",
         "root.layout",
@@ -409,7 +353,7 @@ fn maestro_layouts_and_links_verify_with_in_toto_verify() {
 fn in_toto_run_links_verify_with_maestro() {
     let s = Site::new();
     s.layout("root.layout", "owner", &[]);
-    let sign_products = ["hello-1.0.0.mpkg", "hello-1.0.0.mpkg.sig"];
+    let sign_products = ["hello-1.0.0.mpkg", "hello-1.0.0.mpkg.intoto.jsonl"];
     s.reference_link(
         "ref",
         "build",
@@ -482,8 +426,8 @@ fn in_toto_run_links_verify_with_maestro() {
         &["hello-1.0.0.mpkg"],
         false,
     );
-    let intruder = s.link_name("ref-intruder", "build");
-    let builder = s.link_name("ref", "build");
+    let intruder = s.file_starting("ref-intruder", "build");
+    let builder = s.file_starting("ref", "build");
     std::fs::rename(
         s.path().join(&intruder),
         s.path()
@@ -492,10 +436,12 @@ fn in_toto_run_links_verify_with_maestro() {
     )
     .unwrap();
     std::fs::copy(
-        s.path().join(s.link_name("ref", "sign")),
-        s.path()
-            .join("ref-intruder")
-            .join(Path::new(&s.link_name("ref", "sign")).file_name().unwrap()),
+        s.path().join(s.file_starting("ref", "sign")),
+        s.path().join("ref-intruder").join(
+            Path::new(&s.file_starting("ref", "sign"))
+                .file_name()
+                .unwrap(),
+        ),
     )
     .unwrap();
     s.assert_both_fail(

@@ -13,6 +13,7 @@ mod interop;
 mod intoto;
 mod isolation;
 mod oidc;
+mod package;
 mod policy;
 mod report;
 mod residency;

@@ -305,3 +305,117 @@ pub fn which(name: &str) -> Option<PathBuf> {
         .map(|d| PathBuf::from(d).join(name))
         .find(|p| p.is_file())
 }
+
+/// Makes `NAME.pem` (PKCS#8) and `NAME.pub` (SPKI) in `dir` with openssl, for each
+/// `(name, "ed25519" | "p256")`, as users of in-toto and Sigstore tools make keys.
+pub fn openssl_keys(dir: &Path, keys: &[(&str, &str)]) {
+    for (name, algorithm) in keys {
+        let mut genpkey = Command::new("openssl");
+        genpkey.arg("genpkey");
+        if *algorithm == "ed25519" {
+            genpkey.args(["-algorithm", "ed25519"]);
+        } else {
+            genpkey.args(["-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256"]);
+        }
+        let pem = format!("{name}.pem");
+        let ok = genpkey
+            .args(["-out", &pem])
+            .current_dir(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "openssl genpkey {name}");
+        let ok = Command::new("openssl")
+            .args([
+                "pkey",
+                "-in",
+                &pem,
+                "-pubout",
+                "-out",
+                &format!("{name}.pub"),
+            ])
+            .current_dir(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "openssl pkey {name}");
+    }
+}
+
+/// A scratch directory for command-line tests: files in it, and the real binary and other
+/// programs run in it.
+pub struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    /// An empty directory, removed when dropped.
+    pub fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Writes a file (relative path).
+    pub fn write(&self, name: &str, text: &str) {
+        std::fs::write(self.path().join(name), text).unwrap();
+    }
+
+    /// Reads a file (relative path).
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path().join(name)).unwrap()
+    }
+
+    /// Runs a program here: exit code, standard output then standard error.
+    pub fn run(&self, program: &str, args: &[&str]) -> (i32, String) {
+        let out = Command::new(program)
+            .args(args)
+            .current_dir(self.path())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    }
+
+    /// Runs `maestro` here: exit code, standard output then standard error.
+    pub fn maestro(&self, args: &[&str]) -> (i32, String) {
+        let (code, out, err) = cli(args, &[], self.path());
+        (code, format!("{out}{err}"))
+    }
+
+    /// Runs `maestro` here and requires success; returns its output.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out) = self.maestro(args);
+        assert_eq!(code, 0, "maestro {args:?}: {out}");
+        out
+    }
+
+    /// Copies the files of directory `from` into `to` (created).
+    pub fn copy_dir(&self, from: &str, to: &str) {
+        std::fs::create_dir_all(self.path().join(to)).unwrap();
+        for entry in std::fs::read_dir(self.path().join(from)).unwrap() {
+            let entry = entry.unwrap();
+            std::fs::copy(entry.path(), self.path().join(to).join(entry.file_name())).unwrap();
+        }
+    }
+
+    /// `DIR/NAME` of the first file in `dir` whose name starts with `prefix`.
+    pub fn file_starting(&self, dir: &str, prefix: &str) -> String {
+        let mut names: Vec<String> = std::fs::read_dir(self.path().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .filter(|n| n.starts_with(prefix))
+            .collect();
+        names.sort();
+        format!("{dir}/{}", names.first().expect("no such file"))
+    }
+}

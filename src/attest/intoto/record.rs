@@ -60,6 +60,11 @@ fn walk(dir: &Path, name: &str, excluded: &[Pattern], out: &mut Artifacts) -> Re
             format!("{name}/{file_name}")
         };
         let kind = entry.file_type().map_err(|e| format!("{child}: {e}"))?;
+        if kind.is_symlink() {
+            return Err(format!(
+                "{child}: a symbolic link; only regular files are recorded"
+            ));
+        }
         if kind.is_dir() {
             if file_name != ".git" {
                 walk(&entry.path(), &child, excluded, out)?;

@@ -312,12 +312,12 @@ fn a_recorded_chain_verifies_and_every_tampering_fails() {
         let layout = Document::parse(c.layout(dsse).to_json().as_bytes()).unwrap();
         let owner = [c.owner.public().clone()];
         let build = c.record("build", &c.builder, &["src"], &["hello-1.0.0.mpkg"], dsse);
-        std::fs::write(c.path("hello-1.0.0.mpkg.sig"), "sig").unwrap();
+        std::fs::write(c.path("hello-1.0.0.mpkg.intoto.jsonl"), "sig").unwrap();
         let sign = c.record(
             "sign",
             &c.signer,
             &["hello-1.0.0.mpkg"],
-            &["hello-1.0.0.mpkg", "hello-1.0.0.mpkg.sig"],
+            &["hello-1.0.0.mpkg", "hello-1.0.0.mpkg.intoto.jsonl"],
             dsse,
         );
         let v = verify(&layout, &owner, &[build.clone(), sign.clone()], now());
@@ -330,7 +330,7 @@ fn a_recorded_chain_verifies_and_every_tampering_fails() {
             "sign",
             &c.signer,
             &["hello-1.0.0.mpkg"],
-            &["hello-1.0.0.mpkg", "hello-1.0.0.mpkg.sig"],
+            &["hello-1.0.0.mpkg", "hello-1.0.0.mpkg.intoto.jsonl"],
             dsse,
         );
         let v = verify(&layout, &owner, &[build.clone(), forged], now());

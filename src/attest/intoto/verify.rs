@@ -67,6 +67,9 @@ pub struct Verification {
     pub failures: Vec<Failure>,
     /// What the reference also only warns about (a command other than the expected one).
     pub warnings: Vec<String>,
+    /// The artifacts of each verified step's link (the one its rules were applied to).
+    #[serde(skip)]
+    pub links: BTreeMap<String, LinkArtifacts>,
 }
 
 /// A step's verified links.
@@ -234,11 +237,12 @@ pub fn verify(
 ) -> Verification {
     let mut failures = Vec::new();
     let mut warnings = Vec::new();
-    let done = |failures: Vec<Failure>, warnings, steps| Verification {
+    let done = |failures: Vec<Failure>, warnings, steps, links| Verification {
         valid: failures.is_empty(),
         steps,
         failures,
         warnings,
+        links,
     };
     let Body::Layout(body) = &layout.body else {
         failures.push(failure(
@@ -246,7 +250,7 @@ pub fn verify(
             None,
             "the layout file holds a link, not a layout",
         ));
-        return done(failures, warnings, Vec::new());
+        return done(failures, warnings, Vec::new(), BTreeMap::new());
     };
     if layout_keys.is_empty() {
         failures.push(failure(
@@ -266,11 +270,11 @@ pub fn verify(
     }
     if !failures.is_empty() {
         // Nothing in a layout that does not verify can be trusted.
-        return done(failures, warnings, Vec::new());
+        return done(failures, warnings, Vec::new(), BTreeMap::new());
     }
     let checked = check_layout(body, &mut failures);
     if !failures.is_empty() {
-        return done(failures, warnings, Vec::new());
+        return done(failures, warnings, Vec::new(), BTreeMap::new());
     }
     match parse_expires(&body.expires) {
         Ok(expires) if expires <= now => failures.push(failure(
@@ -285,7 +289,7 @@ pub fn verify(
     if failures.iter().all(|f| f.check == Check::LayoutExpired) {
         verify_rules(&checked, &chosen, &mut failures);
     }
-    done(failures, warnings, steps)
+    done(failures, warnings, steps, chosen)
 }
 
 /// Link signatures, thresholds and agreement; returns each step's outcome and the link its

@@ -1,0 +1,196 @@
+//! `maestro package` and `maestro bundle`: build a workflow package or policy bundle into a
+//! deterministic archive with its build link, sign it (SLSA provenance, Sigstore bundle,
+//! sign link), and verify a release directory under the in-toto layout.
+
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand};
+
+use super::verify::read;
+use super::{Exit, Output, fail};
+use crate::app::package::{self, PackageError};
+use crate::attest::intoto::Document;
+use crate::attest::keys::{PublicKey, SigningKey};
+use crate::domain::package::Kind;
+
+/// `maestro package …`
+#[derive(Debug, Subcommand)]
+pub enum PackageCommand {
+    /// Build DIR (with `maestro.yaml` at its root) into `OUT/NAME-VERSION/NAME-VERSION.mpkg`
+    /// and record the signed in-toto link of the build step. Same input, same bytes.
+    Build {
+        /// The package source.
+        dir: PathBuf,
+        /// The builder's private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where release directories go.
+        #[arg(long, default_value = "dist")]
+        out_dir: PathBuf,
+    },
+    /// Sign a built package: SLSA provenance v1 (DSSE and Sigstore bundle) and the signed
+    /// in-toto link of the sign step, beside the archive.
+    Sign(SignArgs),
+    /// Verify a package's release directory: the in-toto chain under the layout, the files
+    /// against what the chain recorded, the provenance and the archive. Exit 4 when not.
+    Verify(VerifyArgs),
+}
+
+/// `maestro bundle …`
+#[derive(Debug, Subcommand)]
+pub enum BundleCommand {
+    /// Build DIR (`.rego` files and `data.json`) into
+    /// `OUT/NAME-VERSION/NAME-VERSION.mbundle` and record the signed in-toto link of the
+    /// build step. The policies must compile. Same input, same bytes.
+    #[command(disable_version_flag = true)]
+    Build {
+        /// The bundle source.
+        dir: PathBuf,
+        /// Bundle name.
+        #[arg(long)]
+        name: String,
+        /// Bundle version (semantic).
+        #[arg(long)]
+        version: String,
+        /// The builder's private key (PKCS#8 PEM).
+        #[arg(long)]
+        key: PathBuf,
+        /// Where release directories go.
+        #[arg(long, default_value = "dist")]
+        out_dir: PathBuf,
+    },
+    /// Sign a built bundle, as `package sign`.
+    Sign(SignArgs),
+    /// Verify a bundle's release directory, as `package verify`.
+    Verify(VerifyArgs),
+}
+
+/// Arguments of `sign`.
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    /// The archive.
+    archive: PathBuf,
+    /// The signer's private key (PKCS#8 PEM).
+    #[arg(long)]
+    key: PathBuf,
+}
+
+/// Arguments of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The archive; its links, provenance and bundle are read from its directory.
+    archive: PathBuf,
+    /// The signed in-toto layout.
+    #[arg(long)]
+    layout: PathBuf,
+    /// A public key (PEM) that must have signed the layout (repeatable).
+    #[arg(long = "key", required = true)]
+    keys: Vec<PathBuf>,
+}
+
+/// `maestro package …`
+pub fn package(cmd: PackageCommand, out: &Output) -> anyhow::Result<Exit> {
+    match cmd {
+        PackageCommand::Build { dir, key, out_dir } => {
+            build(Kind::WorkflowPackage, &dir, None, &key, &out_dir, out)
+        }
+        PackageCommand::Sign(args) => sign(&args, out),
+        PackageCommand::Verify(args) => verify(Kind::WorkflowPackage, &args, out),
+    }
+}
+
+/// `maestro bundle …`
+pub fn bundle(cmd: BundleCommand, out: &Output) -> anyhow::Result<Exit> {
+    match cmd {
+        BundleCommand::Build {
+            dir,
+            name,
+            version,
+            key,
+            out_dir,
+        } => build(
+            Kind::PolicyBundle,
+            &dir,
+            Some((&name, &version)),
+            &key,
+            &out_dir,
+            out,
+        ),
+        BundleCommand::Sign(args) => sign(&args, out),
+        BundleCommand::Verify(args) => verify(Kind::PolicyBundle, &args, out),
+    }
+}
+
+fn refused(e: PackageError) -> anyhow::Error {
+    match e {
+        PackageError::Invalid(m) => fail(Exit::Invalid, m),
+        PackageError::Io(m) => fail(Exit::Error, m),
+    }
+}
+
+fn build(
+    kind: Kind,
+    dir: &Path,
+    name_version: Option<(&str, &str)>,
+    key: &Path,
+    out_dir: &Path,
+    out: &Output,
+) -> anyhow::Result<Exit> {
+    let key = signing_key(key)?;
+    let built = package::build(kind, dir, name_version, &key, out_dir).map_err(refused)?;
+    out.print(&built, || {
+        format!(
+            "{} {} {}\n  {}\n  {}\n",
+            kind.noun(),
+            built.meta.reference(),
+            built.digest,
+            built.archive.display(),
+            built.link.display()
+        )
+    });
+    Ok(Exit::Ok)
+}
+
+fn sign(args: &SignArgs, out: &Output) -> anyhow::Result<Exit> {
+    let key = signing_key(&args.key)?;
+    let signed = package::sign(&args.archive, &key).map_err(refused)?;
+    out.print(&signed, || {
+        format!(
+            "signed {} {}\n  {}\n  {}\n  {}\n",
+            signed.meta.reference(),
+            signed.digest,
+            signed.provenance.display(),
+            signed.sigstore_bundle.display(),
+            signed.link.display()
+        )
+    });
+    Ok(Exit::Ok)
+}
+
+fn verify(kind: Kind, args: &VerifyArgs, out: &Output) -> anyhow::Result<Exit> {
+    let layout = Document::parse(&read(&args.layout)?)
+        .map_err(|e| fail(Exit::Unverified, format!("{}: {e}", args.layout.display())))?;
+    let keys = args
+        .keys
+        .iter()
+        .map(|k| public_key(k))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let report = package::verify(&args.archive, kind, &layout, &keys, jiff::Timestamp::now())
+        .map_err(|e| fail(Exit::Usage, e.to_string()))?;
+    out.print(&report, || report.text());
+    Ok(if report.valid {
+        Exit::Ok
+    } else {
+        Exit::Unverified
+    })
+}
+
+pub(super) fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {
+    SigningKey::load(path).map_err(|e| fail(Exit::Usage, format!("{}: {e}", path.display())))
+}
+
+pub(super) fn public_key(path: &Path) -> anyhow::Result<PublicKey> {
+    let text = String::from_utf8(read(path)?)
+        .map_err(|_| fail(Exit::Usage, format!("{} is not text", path.display())))?;
+    PublicKey::from_pem(&text).map_err(|e| fail(Exit::Usage, format!("{}: {e}", path.display())))
+}

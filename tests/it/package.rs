@@ -1,0 +1,349 @@
+//! Workflow packages and policy bundles end to end with the real binary: deterministic
+//! builds, signing, verification of the release directory under the repository's layout,
+//! the same directory checked by the reference `in-toto-verify`, the SLSA provenance by
+//! securesystemslib and its Sigstore bundle by `@sigstore/verify`; and every way a package
+//! can be unsigned, tampered, expired or wrongly signed, each refused with its reason.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{Scratch, openssl_keys};
+
+fn interop(path: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/interop")
+        .join(path)
+}
+
+fn require(path: &Path, what: &str) {
+    assert!(
+        path.exists(),
+        "{what} is not installed (scripts/test installs it)"
+    );
+}
+
+struct Site(Scratch);
+
+impl std::ops::Deref for Site {
+    type Target = Scratch;
+    fn deref(&self) -> &Scratch {
+        &self.0
+    }
+}
+
+impl Site {
+    fn new() -> Site {
+        let s = Site(Scratch::new());
+        openssl_keys(
+            s.path(),
+            &[
+                ("owner", "ed25519"),
+                ("builder", "ed25519"),
+                ("signer", "p256"),
+                ("intruder", "p256"),
+            ],
+        );
+        std::fs::create_dir_all(s.path().join("src/hello/files")).unwrap();
+        s.write(
+            "src/hello/maestro.yaml",
+            "name: hello\nversion: \"1.0.0\"\nregion: eu-west\ntasks:\n  - id: greet\n    \
+             uses: builtin/echo\n    with:\n      message: hello\n",
+        );
+        s.write("src/hello/files/greeting.txt", "hello\n");
+        std::fs::create_dir_all(s.path().join("src/policy")).unwrap();
+        s.write(
+            "src/policy/gate.rego",
+            "package mc.gate\n\nimport rego.v1\n\ndefault allow := false\n\nallow if input.ok\n",
+        );
+        s.write("src/policy/data.json", "{\"limits\": {\"max\": 3}}\n");
+        let template = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/docs/provenance/INTOTO_LAYOUT.yaml"
+        );
+        for (out, extra) in [
+            ("root.layout", None),
+            ("expired.layout", Some("2020-01-01T00:00:00Z")),
+        ] {
+            let mut args = vec![
+                "attest",
+                "layout",
+                "--template",
+                template,
+                "--key",
+                "owner.pem",
+                "--functionary",
+                "builder=builder.pub",
+                "--functionary",
+                "signer=signer.pub",
+                "--out",
+                out,
+            ];
+            if let Some(expires) = extra {
+                args.extend(["--expires", expires]);
+            }
+            s.ok(&args);
+        }
+        s
+    }
+
+    fn bundle_build(&self, version: &str) -> (i32, String) {
+        self.maestro(&[
+            "bundle",
+            "build",
+            "src/policy",
+            "--name",
+            "gate",
+            "--version",
+            version,
+            "--key",
+            "builder.pem",
+        ])
+    }
+
+    fn verify(&self, archive: &str, layout: &str) -> (i32, String) {
+        let noun = if archive.ends_with(".mbundle") {
+            "bundle"
+        } else {
+            "package"
+        };
+        self.maestro(&[
+            noun,
+            "verify",
+            archive,
+            "--layout",
+            layout,
+            "--key",
+            "owner.pub",
+        ])
+    }
+
+    fn bytes(&self, name: &str) -> Vec<u8> {
+        std::fs::read(self.path().join(name)).unwrap()
+    }
+}
+
+const PKG: &str = "dist/hello-1.0.0/hello-1.0.0.mpkg";
+
+#[test]
+fn a_package_builds_reproducibly_signs_and_verifies_with_every_peer() {
+    let s = Site::new();
+    let out = s.ok(&["package", "build", "src/hello", "--key", "builder.pem"]);
+    assert!(out.contains("package hello@1.0.0 sha256:"), "{out}");
+    let first = s.bytes(PKG);
+    s.ok(&[
+        "package",
+        "build",
+        "src/hello",
+        "--key",
+        "builder.pem",
+        "--out-dir",
+        "again",
+    ]);
+    assert_eq!(
+        first,
+        s.bytes("again/hello-1.0.0/hello-1.0.0.mpkg"),
+        "same input, same bytes"
+    );
+
+    // Built but not signed.
+    let (code, out) = s.verify(PKG, "root.layout");
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("link not found: step \"sign\""), "{out}");
+
+    s.ok(&["package", "sign", PKG, "--key", "signer.pem"]);
+    let (code, out) = s.verify(PKG, "root.layout");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the package verifies"), "{out}");
+    assert!(out.contains("pass  provenance"), "{out}");
+
+    // The reference in-toto agrees on the release directory.
+    let in_toto_verify = interop("intoto/.venv/bin/in-toto-verify");
+    require(&in_toto_verify, "the reference in-toto");
+    let (code, out) = s.run(
+        in_toto_verify.to_str().unwrap(),
+        &[
+            "-l",
+            "root.layout",
+            "--verification-keys",
+            "owner.pub",
+            "--link-dir",
+            "dist/hello-1.0.0",
+        ],
+    );
+    assert_eq!(code, 0, "in-toto-verify: {out}");
+
+    // securesystemslib verifies the provenance envelope; @sigstore/verify its bundle.
+    let python = interop("intoto/.venv/bin/python");
+    let script = interop("intoto/dsse_verify.py");
+    let envelope = format!("{PKG}.intoto.jsonl");
+    let (code, out) = s.run(
+        python.to_str().unwrap(),
+        &[script.to_str().unwrap(), &envelope, "signer.pub"],
+    );
+    assert_eq!(
+        (code, out.trim()),
+        (0, "https://slsa.dev/provenance/v1"),
+        "{out}"
+    );
+    let (code, out) = s.run(
+        python.to_str().unwrap(),
+        &[script.to_str().unwrap(), &envelope, "intruder.pub"],
+    );
+    assert_eq!(code, 1, "{out}");
+    let node_harness = interop("sigstore/verify.mjs");
+    require(
+        &interop("sigstore/node_modules/@sigstore/verify"),
+        "the Sigstore harness",
+    );
+    let bundle = format!("{PKG}.sigstore.json");
+    let (code, out) = s.run(
+        "node",
+        &[node_harness.to_str().unwrap(), &bundle, "signer.pub"],
+    );
+    assert_eq!(code, 0, "@sigstore/verify: {out}");
+    let (code, out) = s.run(
+        "node",
+        &[node_harness.to_str().unwrap(), &bundle, "intruder.pub"],
+    );
+    assert_eq!(code, 1, "@sigstore/verify with another key: {out}");
+
+    // Expired layout.
+    let (code, out) = s.verify(PKG, "expired.layout");
+    assert_eq!(code, 4);
+    assert!(out.contains("FAIL layout-expired"), "{out}");
+
+    // The archive replaced by another build: the chain no longer covers it.
+    s.copy_dir("dist/hello-1.0.0", "swapped/hello-1.0.0");
+    s.write("src/hello/files/greeting.txt", "hello, world\n");
+    s.ok(&[
+        "package",
+        "build",
+        "src/hello",
+        "--key",
+        "builder.pem",
+        "--out-dir",
+        "other",
+    ]);
+    std::fs::copy(
+        s.path().join("other/hello-1.0.0/hello-1.0.0.mpkg"),
+        s.path().join("swapped/hello-1.0.0/hello-1.0.0.mpkg"),
+    )
+    .unwrap();
+    let (code, out) = s.verify("swapped/hello-1.0.0/hello-1.0.0.mpkg", "root.layout");
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("FAIL  recorded") && out.contains("the sign step recorded"),
+        "{out}"
+    );
+    assert!(
+        out.contains("FAIL  provenance") && out.contains("another digest"),
+        "{out}"
+    );
+
+    // Signed by a key the layout does not allow.
+    s.ok(&[
+        "package",
+        "sign",
+        "other/hello-1.0.0/hello-1.0.0.mpkg",
+        "--key",
+        "intruder.pem",
+    ]);
+    let (code, out) = s.verify("other/hello-1.0.0/hello-1.0.0.mpkg", "root.layout");
+    assert_eq!(code, 4, "{out}");
+    assert!(
+        out.contains("none of which may sign step \"sign\""),
+        "{out}"
+    );
+    assert!(out.contains("FAIL  provenance"), "{out}");
+
+    // The provenance edited.
+    s.copy_dir("dist/hello-1.0.0", "edited/hello-1.0.0");
+    let path = s
+        .path()
+        .join("edited/hello-1.0.0/hello-1.0.0.mpkg.intoto.jsonl");
+    let mut env: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    let sig = env["signatures"][0]["sig"].as_str().unwrap().to_owned();
+    env["signatures"][0]["sig"] = format!("A{}", &sig[1..]).into();
+    std::fs::write(&path, env.to_string()).unwrap();
+    let (code, out) = s.verify("edited/hello-1.0.0/hello-1.0.0.mpkg", "root.layout");
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("FAIL  recorded"), "{out}");
+    assert!(out.contains("FAIL  provenance"), "{out}");
+}
+
+#[test]
+fn a_policy_bundle_builds_signs_and_verifies() {
+    let s = Site::new();
+    let args = [
+        "bundle",
+        "build",
+        "src/policy",
+        "--name",
+        "gate",
+        "--version",
+        "1.2.0",
+        "--key",
+        "builder.pem",
+    ];
+    let out = s.ok(&args);
+    assert!(out.contains("policy bundle gate@1.2.0"), "{out}");
+    let archive = "dist/gate-1.2.0/gate-1.2.0.mbundle";
+    s.ok(&["bundle", "sign", archive, "--key", "signer.pem"]);
+    let (code, out) = s.verify(archive, "root.layout");
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("the policy bundle verifies"), "{out}");
+    // A package archive is not a bundle.
+    std::fs::copy(
+        s.path().join(archive),
+        s.path().join("dist/gate-1.2.0/gate-1.2.0.mpkg"),
+    )
+    .unwrap();
+    let (code, out) = s.maestro(&[
+        "package",
+        "verify",
+        "dist/gate-1.2.0/gate-1.2.0.mpkg",
+        "--layout",
+        "root.layout",
+        "--key",
+        "owner.pub",
+    ]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("is a policy bundle, not a package"), "{out}");
+}
+
+#[test]
+fn bad_sources_are_refused_with_the_reason() {
+    let s = Site::new();
+    // No manifest.
+    std::fs::create_dir_all(s.path().join("empty")).unwrap();
+    s.write("empty/readme.txt", "x");
+    let (code, out) = s.maestro(&["package", "build", "empty", "--key", "builder.pem"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("needs maestro.yaml"), "{out}");
+    // An invalid manifest: its problems are listed.
+    s.write(
+        "empty/maestro.yaml",
+        "name: x\nversion: \"1.0.0\"\nregion: eu-west\ntasks:\n  - id: a\n    uses: builtin/ech0\n",
+    );
+    let (code, out) = s.maestro(&["package", "build", "empty", "--key", "builder.pem"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("did you mean \"builtin/echo\""), "{out}");
+    // A policy that does not compile.
+    s.write(
+        "src/policy/broken.rego",
+        "package mc.broken\n\nallow if {\n",
+    );
+    let (code, out) = s.bundle_build("1.0.0");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("does not compile"), "{out}");
+    // A version that is not semantic; a symbolic link.
+    std::fs::remove_file(s.path().join("src/policy/broken.rego")).unwrap();
+    let (code, out) = s.bundle_build("1.0");
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("not a semantic version"), "{out}");
+    std::os::unix::fs::symlink("/etc/passwd", s.path().join("src/hello/files/passwd")).unwrap();
+    let (code, out) = s.maestro(&["package", "build", "src/hello", "--key", "builder.pem"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("files/passwd: a symbolic link"), "{out}");
+    assert!(!s.path().join("dist").exists(), "nothing was written");
+}
