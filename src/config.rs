@@ -80,6 +80,8 @@ pub struct Config {
     pub features: Features,
     /// Policies.
     pub policy: PolicyConfig,
+    /// The in-toto layout and the keys trusted to sign it.
+    pub supply_chain: SupplyChainConfig,
     /// OpenID Connect bearer tokens (JWTs); off unless `issuer` is set.
     pub oidc: OidcConfig,
 }
@@ -104,6 +106,7 @@ impl Default for Config {
             tokens: Vec::new(),
             features: Features::default(),
             policy: PolicyConfig::default(),
+            supply_chain: SupplyChainConfig::default(),
             oidc: OidcConfig::default(),
         }
     }
@@ -401,6 +404,9 @@ impl Default for Features {
 pub struct PolicyConfig {
     /// A directory of `.rego` files (and `data.json`) replacing the embedded policies.
     pub dir: Option<PathBuf>,
+    /// A signed policy bundle (`NAME-VERSION.mbundle` in its release directory) replacing
+    /// the embedded policies; verified under `supply_chain` before it becomes active.
+    pub bundle: Option<PathBuf>,
     /// Longest one policy evaluation may run.
     pub max_eval_time: String,
     /// Heap ceiling (MiB) of the process while policies evaluate.
@@ -414,11 +420,24 @@ impl Default for PolicyConfig {
     fn default() -> Self {
         PolicyConfig {
             dir: None,
+            bundle: None,
             max_eval_time: "200ms".into(),
             max_memory_mb: 2048,
             data: toml::Table::new(),
         }
     }
+}
+
+/// What packages and policy bundles are verified against.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SupplyChainConfig {
+    /// The signed in-toto layout (`maestro attest layout`).
+    pub layout: Option<PathBuf>,
+    /// Public keys (PEM files) trusted to sign the layout; it needs a valid signature by at
+    /// least one, and none that fails. Rotate by adding the new key, re-signing the layout,
+    /// then removing the old key; every change of this set is audited.
+    pub layout_keys: Vec<PathBuf>,
 }
 
 /// OpenID Connect: JWT bearer tokens from an issuer, verified against its keys.

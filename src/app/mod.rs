@@ -11,6 +11,7 @@ pub mod package;
 pub mod replay;
 pub mod report;
 pub mod session;
+pub mod supply_chain;
 pub mod tokens;
 pub mod workflows;
 
@@ -281,9 +282,19 @@ impl App {
     /// stores it by digest so its decisions can be replayed, and records an audit event when
     /// it differs from the bundle active before.
     fn load_policies(config: &Config, store: &Store) -> Result<Policies, AppError> {
-        let bundle = match &config.policy.dir {
-            Some(dir) => PolicyBundle::from_dir(dir)?,
-            None => PolicyBundle::embedded(),
+        let keys = supply_chain::layout_keys(config, store)?;
+        let (bundle, source, verified) = match (&config.policy.bundle, &config.policy.dir) {
+            (Some(archive), _) => {
+                let trust = supply_chain::trust(config, keys);
+                let admitted = supply_chain::admit_bundle(config, store, trust.as_ref(), archive)?;
+                (admitted.bundle, admitted.source, Some(admitted.verified))
+            }
+            (None, Some(dir)) => (
+                PolicyBundle::from_dir(dir)?,
+                dir.display().to_string(),
+                None,
+            ),
+            (None, None) => (PolicyBundle::embedded(), "embedded".to_owned(), None),
         };
         let data = serde_json::to_value(&config.policy.data)
             .map_err(|e| AppError::Other(format!("policy.data: {e}")))?;
@@ -298,28 +309,20 @@ impl App {
             .meta("active_policy")?
             .and_then(|v| String::from_utf8(v).ok());
         if previous.as_deref() != Some(digest.to_string().as_str()) {
-            let source = match &config.policy.dir {
-                Some(d) => d.display().to_string(),
-                None => "embedded".into(),
-            };
             let bundle_json = serde_json::to_value(policies.bundle())
                 .map_err(|e| AppError::Other(e.to_string()))?;
             store.write(|w| {
                 w.put_policy(&digest, &bundle_json)?;
-                w.append_audit(NewAuditEvent {
-                    kind: AuditKind::PolicyActivated,
-                    tenant: None,
-                    actor_tenant: None,
-                    actor: Actor::system().subject,
-                    route: None,
-                    decision: None,
-                    detail: serde_json::json!({
+                w.append_audit(NewAuditEvent::system(
+                    AuditKind::PolicyActivated,
+                    serde_json::json!({
                         "digest": digest,
                         "previous": previous,
                         "source": source,
+                        "verified": verified,
                         "files": policies.versions(),
                     }),
-                })?;
+                ))?;
                 w.set_meta("active_policy", digest.to_string().as_bytes())
             })?;
             tracing::info!(%digest, %source, "policy bundle activated");

@@ -30,6 +30,11 @@ pub enum AuditKind {
     EvidenceArchived,
     /// An operator resolved a residency violation by hand.
     ResidencyViolationResolved,
+    /// A package or policy bundle did not verify under the layout: refused with
+    /// `intoto_verify_enforce`, used with this warning without it.
+    SupplyChainUnverified,
+    /// The set of keys trusted to sign the in-toto layout changed.
+    SupplyChainKeysRotated,
 }
 
 /// An audit event as stored.
@@ -83,6 +88,21 @@ pub struct NewAuditEvent {
     pub decision: Option<DecisionId>,
     /// Details.
     pub detail: Value,
+}
+
+impl NewAuditEvent {
+    /// An appliance-wide event of the appliance itself (no tenant, route or decision).
+    pub fn system(kind: AuditKind, detail: Value) -> Self {
+        NewAuditEvent {
+            kind,
+            tenant: None,
+            actor_tenant: None,
+            actor: super::actor::Actor::system().subject,
+            route: None,
+            decision: None,
+            detail,
+        }
+    }
 }
 
 fn content_hash(e: &AuditEvent) -> Digest {

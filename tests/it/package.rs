@@ -347,3 +347,135 @@ fn bad_sources_are_refused_with_the_reason() {
     assert!(out.contains("files/passwd: a symbolic link"), "{out}");
     assert!(!s.path().join("dist").exists(), "nothing was written");
 }
+
+/// Starts an appliance whose policies come from a signed bundle release.
+async fn start_with_bundle(
+    s: &Site,
+    data: &str,
+    bundle: &str,
+    keys: &[&str],
+    enforce: bool,
+) -> Result<maestro::app::App, String> {
+    let (text, _) = crate::support::config_text(&s.path().join(data), "127.0.0.1:0", "");
+    let mut config = maestro::config::load(
+        &[maestro::config::Layer {
+            name: "test".into(),
+            text: &text,
+        }],
+        &Default::default(),
+        &Default::default(),
+    )
+    .unwrap();
+    config.policy.bundle = Some(s.path().join(bundle));
+    config.supply_chain.layout = Some(s.path().join("root.layout"));
+    config.supply_chain.layout_keys = keys.iter().map(|k| s.path().join(k)).collect();
+    config.features.intoto_verify_enforce = enforce;
+    maestro::app::App::start(config)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+fn audit(app: &maestro::app::App) -> Vec<(String, serde_json::Value)> {
+    app.engine
+        .store()
+        .read()
+        .unwrap()
+        .audit_all(None, 10_000)
+        .unwrap()
+        .into_iter()
+        .map(|e| {
+            let kind = serde_json::to_value(e.kind).unwrap();
+            (kind.as_str().unwrap().to_owned(), e.detail)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_policy_bundle_becomes_active_only_after_verification() {
+    let s = Site::new();
+    // The embedded policies, as a signed bundle, so the appliance works with them.
+    let rego = concat!(env!("CARGO_MANIFEST_DIR"), "/policy/rego");
+    s.ok(&[
+        "bundle",
+        "build",
+        rego,
+        "--name",
+        "baseline",
+        "--version",
+        "1.0.0",
+        "--key",
+        "builder.pem",
+    ]);
+    let signed = "dist/baseline-1.0.0/baseline-1.0.0.mbundle";
+    s.ok(&["bundle", "sign", signed, "--key", "signer.pem"]);
+    s.ok(&[
+        "bundle",
+        "build",
+        rego,
+        "--name",
+        "baseline",
+        "--version",
+        "1.1.0",
+        "--key",
+        "builder.pem",
+    ]);
+    let unsigned = "dist/baseline-1.1.0/baseline-1.1.0.mbundle";
+
+    // Enforcing: the signed bundle becomes active; its activation says it verified.
+    let app = start_with_bundle(&s, "data", signed, &["owner.pub"], true)
+        .await
+        .unwrap();
+    let events = audit(&app);
+    let rotated = events
+        .iter()
+        .find(|(k, _)| k == "supply_chain_keys_rotated")
+        .unwrap();
+    assert_eq!(rotated.1["added"].as_array().unwrap().len(), 1);
+    let activated = events
+        .iter()
+        .find(|(k, _)| k == "policy_activated")
+        .unwrap();
+    assert_eq!(activated.1["verified"], true, "{}", activated.1);
+    assert!(
+        activated.1["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("baseline@1.0.0")
+    );
+    let digest = app.engine.policies().digest();
+    app.engine.shutdown(std::time::Duration::from_secs(5)).await;
+    drop(app);
+
+    // Enforcing: the unsigned one is refused, the appliance does not start, and it is audited.
+    let err = start_with_bundle(&s, "data", unsigned, &["owner.pub"], true)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("does not verify") && err.contains("link not found: step \"sign\""),
+        "{err}"
+    );
+    // Permissive: it is used, with an audited warning; a key rotation is audited too.
+    let app = start_with_bundle(&s, "data", unsigned, &["owner.pub", "intruder.pub"], false)
+        .await
+        .unwrap();
+    let events = audit(&app);
+    let unverified: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|(k, _)| k == "supply_chain_unverified")
+        .map(|(_, d)| d)
+        .collect();
+    assert_eq!(unverified.len(), 2, "{unverified:?}");
+    assert_eq!(unverified[0]["refused"], true);
+    assert_eq!(unverified[1]["refused"], false);
+    assert_eq!(unverified[1]["package"], "baseline@1.1.0");
+    let rotations: Vec<_> = events
+        .iter()
+        .filter(|(k, _)| k == "supply_chain_keys_rotated")
+        .collect();
+    assert_eq!(rotations.len(), 2);
+    assert_eq!(rotations[1].1["removed"].as_array().unwrap().len(), 0);
+    assert_eq!(rotations[1].1["added"].as_array().unwrap().len(), 1);
+    // The same policies, so the same digest: no new activation.
+    assert_eq!(app.engine.policies().digest(), digest);
+}

@@ -1,0 +1,194 @@
+//! The supply chain at start: the keys trusted to sign the in-toto layout (every change of
+//! that set is audited), the layout itself, and the admission of a signed policy bundle:
+//! verified under the layout before it may become active — refused with
+//! `features.intoto_verify_enforce`, used with an audited warning without it.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use super::AppError;
+use super::package::{self, Report};
+use crate::attest::intoto::Document;
+use crate::attest::keys::PublicKey;
+use crate::config::Config;
+use crate::domain::audit::{AuditKind, NewAuditEvent};
+use crate::domain::package::Kind;
+use crate::policy::bundle::PolicyBundle;
+use crate::store::Store;
+
+/// The store meta key holding the key ids trusted at the last start.
+const KEYS_META: &str = "supply_chain_layout_keys";
+
+/// The layout and the keys trusted to sign it.
+pub struct Trust {
+    /// The signed layout.
+    pub layout: Document,
+    /// Trusted layout keys.
+    pub keys: Vec<PublicKey>,
+}
+
+/// Reads the trusted layout keys of the config and records an audit event when the set
+/// differs from the one of the last start.
+pub fn layout_keys(config: &Config, store: &Store) -> Result<Vec<PublicKey>, AppError> {
+    let mut keys = Vec::new();
+    for path in &config.supply_chain.layout_keys {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            AppError::Other(format!("supply_chain.layout_keys: {}: {e}", path.display()))
+        })?;
+        keys.push(PublicKey::from_pem(&text).map_err(|e| {
+            AppError::Other(format!("supply_chain.layout_keys: {}: {e}", path.display()))
+        })?);
+    }
+    let now: BTreeSet<String> = keys.iter().map(|k| k.keyid().to_owned()).collect();
+    let before: BTreeSet<String> = store
+        .meta(KEYS_META)?
+        .and_then(|v| String::from_utf8(v).ok())
+        .map(|s| {
+            s.split(',')
+                .filter(|k| !k.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    if now != before {
+        let added: Vec<&String> = now.difference(&before).collect();
+        let removed: Vec<&String> = before.difference(&now).collect();
+        let joined = now.iter().cloned().collect::<Vec<_>>().join(",");
+        store.write(|w| {
+            w.append_audit(NewAuditEvent::system(
+                AuditKind::SupplyChainKeysRotated,
+                serde_json::json!({"added": added, "removed": removed, "trusted": now}),
+            ))?;
+            w.set_meta(KEYS_META, joined.as_bytes())
+        })?;
+        tracing::info!(?added, ?removed, "trusted layout keys changed");
+    }
+    Ok(keys)
+}
+
+/// The configured layout with its trusted keys, or why there is none.
+pub fn trust(config: &Config, keys: Vec<PublicKey>) -> Result<Trust, String> {
+    let path = config
+        .supply_chain
+        .layout
+        .as_ref()
+        .ok_or("no in-toto layout is configured (supply_chain.layout)")?;
+    if keys.is_empty() {
+        return Err("no key is trusted to sign the layout (supply_chain.layout_keys)".into());
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("supply_chain.layout: {}: {e}", path.display()))?;
+    let layout = Document::parse(&bytes)
+        .map_err(|e| format!("supply_chain.layout: {}: {e}", path.display()))?;
+    Ok(Trust { layout, keys })
+}
+
+impl Trust {
+    /// Verifies a release directory. The layout must be signed by at least one trusted key;
+    /// every trusted key that signed it must verify.
+    pub fn verify(&self, archive: &Path, kind: Kind) -> Result<Report, String> {
+        let signed_by: BTreeSet<String> = self.layout.signature_keyids().into_iter().collect();
+        let mut keys: Vec<PublicKey> = self
+            .keys
+            .iter()
+            .filter(|k| signed_by.contains(k.keyid()))
+            .cloned()
+            .collect();
+        if keys.is_empty() {
+            // None signed it: verification names each trusted key without a signature.
+            keys = self.keys.clone();
+        }
+        package::verify(archive, kind, &self.layout, &keys, jiff::Timestamp::now())
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// A policy bundle admitted from a signed release: the bundle, a label for it, and whether
+/// it verified.
+pub struct AdmittedBundle {
+    /// The policies.
+    pub bundle: PolicyBundle,
+    /// `NAME@VERSION (path)`.
+    pub source: String,
+    /// Whether its chain verified.
+    pub verified: bool,
+}
+
+/// Verifies and opens the signed policy bundle at `archive`. When it does not verify, an
+/// audit event says why, and with `intoto_verify_enforce` nothing is activated.
+pub fn admit_bundle(
+    config: &Config,
+    store: &Store,
+    trust: Result<&Trust, &String>,
+    archive: &Path,
+) -> Result<AdmittedBundle, AppError> {
+    let enforce = config.features.intoto_verify_enforce;
+    let (verified, failures, reference) = match trust {
+        Ok(trust) => match trust.verify(archive, Kind::PolicyBundle) {
+            Ok(report) => {
+                let mut failures: Vec<String> = report
+                    .intoto
+                    .failures
+                    .iter()
+                    .map(|f| f.message.clone())
+                    .collect();
+                failures.extend(
+                    report
+                        .checks
+                        .iter()
+                        .filter(|c| c.outcome != crate::attest::receipt::Outcome::Pass)
+                        .map(|c| format!("{}: {}", c.name, c.detail)),
+                );
+                let reference = report.package.as_ref().map(|p| p.reference());
+                (report.valid, failures, reference)
+            }
+            Err(e) => (false, vec![e], None),
+        },
+        Err(why) => (false, vec![why.clone()], None),
+    };
+    let label = format!(
+        "{} ({})",
+        reference.as_deref().unwrap_or("policy bundle"),
+        archive.display()
+    );
+    if !verified {
+        store.write(|w| {
+            w.append_audit(NewAuditEvent::system(
+                AuditKind::SupplyChainUnverified,
+                serde_json::json!({
+                    "kind": Kind::PolicyBundle,
+                    "archive": archive.display().to_string(),
+                    "package": reference,
+                    "failures": failures,
+                    "refused": enforce,
+                }),
+            ))
+            .map(|_| ())
+        })?;
+        if enforce {
+            return Err(AppError::Other(format!(
+                "policy.bundle {label} does not verify, and features.intoto_verify_enforce \
+                 refuses it:\n  {}",
+                failures.join("\n  ")
+            )));
+        }
+        tracing::warn!(bundle = %label, ?failures, "policy bundle does not verify; activating it because intoto_verify_enforce is off");
+    }
+    let bytes = std::fs::read(archive)
+        .map_err(|e| AppError::Other(format!("policy.bundle: {}: {e}", archive.display())))?;
+    let opened = package::open(&bytes)
+        .map_err(|e| AppError::Other(format!("policy.bundle: {}: {e}", archive.display())))?;
+    let bundle = PolicyBundle::from_files(&opened.files)?;
+    if opened.meta.policy_digest != Some(bundle.digest()) {
+        return Err(AppError::Other(format!(
+            "policy.bundle {label}: package.json gives policy digest {:?}, the policies have {}",
+            opened.meta.policy_digest,
+            bundle.digest()
+        )));
+    }
+    Ok(AdmittedBundle {
+        bundle,
+        source: label,
+        verified,
+    })
+}
