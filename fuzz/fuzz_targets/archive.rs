@@ -1,5 +1,6 @@
 //! Fuzzes the checked archive reader: any bytes are read to the end or refused with an
-//! error, never a panic, and nothing unsafe is ever handed out.
+//! error, never a panic, and nothing unsafe is ever handed out. The same bytes as a package
+//! or policy-bundle archive are opened or refused, never a panic.
 #![no_main]
 
 use std::io::Read as _;
@@ -21,4 +22,8 @@ fuzz_target!(|data: &[u8]| {
         assert!(sink.len() as u64 <= e.size);
         Ok(())
     });
+    if let Ok(opened) = maestro::app::package::open(data) {
+        assert!(opened.meta.check().is_ok());
+        assert_eq!(opened.files.len(), opened.meta.files.len());
+    }
 });

@@ -349,14 +349,14 @@ fn bad_sources_are_refused_with_the_reason() {
 }
 
 /// Starts an appliance whose policies come from a signed bundle release.
-async fn start_with_bundle(
-    s: &Site,
-    data: &str,
-    bundle: &str,
-    keys: &[&str],
+async fn start_appliance(
+    data: &Path,
+    bundle: PathBuf,
+    layout: PathBuf,
+    keys: Vec<PathBuf>,
     enforce: bool,
 ) -> Result<maestro::app::App, String> {
-    let (text, _) = crate::support::config_text(&s.path().join(data), "127.0.0.1:0", "");
+    let (text, _) = crate::support::config_text(data, "127.0.0.1:0", "");
     let mut config = maestro::config::load(
         &[maestro::config::Layer {
             name: "test".into(),
@@ -366,13 +366,31 @@ async fn start_with_bundle(
         &Default::default(),
     )
     .unwrap();
-    config.policy.bundle = Some(s.path().join(bundle));
-    config.supply_chain.layout = Some(s.path().join("root.layout"));
-    config.supply_chain.layout_keys = keys.iter().map(|k| s.path().join(k)).collect();
+    config.policy.bundle = Some(bundle);
+    config.supply_chain.layout = Some(layout);
+    config.supply_chain.layout_keys = keys;
     config.features.intoto_verify_enforce = enforce;
     maestro::app::App::start(config)
         .await
         .map_err(|e| e.to_string())
+}
+
+async fn start_with_bundle(
+    s: &Site,
+    data: &str,
+    bundle: &str,
+    keys: &[&str],
+    enforce: bool,
+) -> Result<maestro::app::App, String> {
+    let keys = keys.iter().map(|k| s.path().join(k)).collect();
+    start_appliance(
+        &s.path().join(data),
+        s.path().join(bundle),
+        s.path().join("root.layout"),
+        keys,
+        enforce,
+    )
+    .await
 }
 
 fn audit(app: &maestro::app::App) -> Vec<(String, serde_json::Value)> {
@@ -478,4 +496,30 @@ async fn a_policy_bundle_becomes_active_only_after_verification() {
     assert_eq!(rotations[1].1["added"].as_array().unwrap().len(), 1);
     // The same policies, so the same digest: no new activation.
     assert_eq!(app.engine.policies().digest(), digest);
+}
+
+#[tokio::test]
+async fn the_shipped_policy_bundle_verifies_and_holds_the_embedded_policies() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("packages");
+    let dir = tempfile::tempdir().unwrap();
+    let app = start_appliance(
+        dir.path(),
+        root.join("baseline-1.0.0/baseline-1.0.0.mbundle"),
+        root.join("root.layout"),
+        vec![root.join("keys/owner.pub")],
+        true,
+    )
+    .await
+    .unwrap();
+    let active = app.engine.policies().bundle().files.clone();
+    assert_eq!(
+        active,
+        maestro::policy::bundle::PolicyBundle::embedded().files
+    );
+    let activated = audit(&app)
+        .into_iter()
+        .find(|(k, _)| k == "policy_activated")
+        .unwrap();
+    assert_eq!(activated.1["verified"], true);
+    app.engine.shutdown(std::time::Duration::from_secs(5)).await;
 }
