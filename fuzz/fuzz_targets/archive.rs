@@ -3,8 +3,6 @@
 //! or policy-bundle archive are opened or refused, never a panic.
 #![no_main]
 
-use std::io::Read as _;
-
 use libfuzzer_sys::fuzz_target;
 use maestro::archive::{self, Limits};
 
