@@ -78,12 +78,42 @@ pub fn build(
     key: &SigningKey,
     out_root: &Path,
 ) -> Result<Built, PackageError> {
-    let materials = record_artifacts(source, &[".".to_owned()]).map_err(PackageError::Invalid)?;
+    let listed = record_artifacts(source, &[".".to_owned()]).map_err(PackageError::Invalid)?;
+    if listed.len() as u64 > Limits::SMALL.max_files {
+        return Err(PackageError::Invalid(format!(
+            "{} files; a package holds at most {}",
+            listed.len(),
+            Limits::SMALL.max_files
+        )));
+    }
+    // The files are read once: the archive, package.json and the build link's materials all
+    // describe the same bytes.
     let mut contents = BTreeMap::new();
-    for path in materials.keys() {
+    let mut total = 0u64;
+    for path in listed.keys() {
         let bytes = std::fs::read(source.join(path)).map_err(|e| io(&source.join(path), e))?;
+        total += bytes.len() as u64;
+        if bytes.len() as u64 > Limits::SMALL.max_file_bytes
+            || total > Limits::SMALL.max_total_bytes
+        {
+            return Err(PackageError::Invalid(format!(
+                "{path}: a package holds files of at most {} MiB, {} MiB in all",
+                Limits::SMALL.max_file_bytes >> 20,
+                Limits::SMALL.max_total_bytes >> 20
+            )));
+        }
         contents.insert(path.clone(), bytes);
     }
+    let materials = contents
+        .iter()
+        .map(|(path, bytes)| {
+            let digest = Digest::of(bytes).hex();
+            (
+                path.clone(),
+                BTreeMap::from([("sha256".to_owned(), digest)]),
+            )
+        })
+        .collect();
     let meta = describe(kind, &contents, name_version)?;
     let mut writer = archive::Writer::new(Vec::new(), 9);
     let add_err = |e: archive::ArchiveError| PackageError::Invalid(e.to_string());
@@ -100,6 +130,7 @@ pub fn build(
     let out_dir = &out_root.join(format!("{}-{}", meta.name, meta.version));
     std::fs::create_dir_all(out_dir).map_err(|e| io(out_dir, e))?;
     let archive = out_dir.join(meta.archive_name());
+    clear_evidence(out_dir, &archive)?;
     std::fs::write(&archive, &bytes).map_err(|e| io(&archive, e))?;
     let products =
         record_artifacts(out_dir, &[meta.archive_name()]).map_err(PackageError::Invalid)?;
@@ -116,6 +147,22 @@ pub fn build(
         archive,
         link: link_path,
     })
+}
+
+/// Removes the evidence of an earlier build from a release directory: its links, and the
+/// provenance and Sigstore bundle of the archive, which a new build makes stale.
+fn clear_evidence(dir: &Path, archive: &Path) -> Result<(), PackageError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| io(dir, e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| io(dir, e))?.path();
+        let stale = path.extension().is_some_and(|x| x == "link")
+            || path == provenance_path(archive)
+            || path == sigstore_path(archive);
+        if stale {
+            std::fs::remove_file(&path).map_err(|e| io(&path, e))?;
+        }
+    }
+    Ok(())
 }
 
 fn command_noun(kind: Kind) -> &'static str {

@@ -191,4 +191,31 @@ fn build_sign_verify_in_process() {
         "{}",
         report.text()
     );
+
+    // A new build in the same release directory leaves no stale evidence behind.
+    std::fs::write(src.join("files/a.txt"), "changed").unwrap();
+    let rebuilt = build(
+        Kind::WorkflowPackage,
+        &src,
+        None,
+        &builder,
+        &dir.path().join("a"),
+    )
+    .unwrap();
+    assert_eq!(rebuilt.archive, built.archive);
+    assert!(!provenance_path(&built.archive).exists());
+    let owner_key = [owner.public().clone()];
+    let report = verify(
+        &built.archive,
+        Kind::WorkflowPackage,
+        &layout,
+        &owner_key,
+        now,
+    )
+    .unwrap();
+    assert!(
+        report.text().contains("link not found: step \"sign\""),
+        "{}",
+        report.text()
+    );
 }
