@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
+use super::output::checks_text;
 use super::verify::read;
 use super::{Exit, Output, fail};
 use crate::app::package::{self, PackageError};
@@ -177,12 +178,41 @@ fn verify(kind: Kind, args: &VerifyArgs, out: &Output) -> anyhow::Result<Exit> {
         .collect::<anyhow::Result<Vec<_>>>()?;
     let report = package::verify(&args.archive, kind, &layout, &keys, jiff::Timestamp::now())
         .map_err(|e| fail(Exit::Usage, e.to_string()))?;
-    out.print(&report, || report.text());
+    out.print(&report, || report_text(&report));
     Ok(if report.valid {
         Exit::Ok
     } else {
         Exit::Unverified
     })
+}
+
+fn report_text(report: &package::Report) -> String {
+    let mut out = String::new();
+    if let Some(p) = &report.package {
+        out.push_str(&format!(
+            "{} {} {}\n",
+            p.kind.noun(),
+            p.reference(),
+            report.digest
+        ));
+    }
+    let intoto = report.intoto.text();
+    for line in intoto
+        .lines()
+        .filter(|l| !l.starts_with("the supply chain"))
+    {
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&checks_text(&report.checks));
+    let noun = report.package.as_ref().map_or("package", |p| p.kind.noun());
+    let verdict = if report.valid {
+        "verifies"
+    } else {
+        "does NOT verify"
+    };
+    out.push_str(&format!("the {noun} {verdict}\n"));
+    out
 }
 
 pub(super) fn signing_key(path: &Path) -> anyhow::Result<SigningKey> {

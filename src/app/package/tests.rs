@@ -161,7 +161,7 @@ fn build_sign_verify_in_process() {
         now,
     )
     .unwrap();
-    assert!(report.valid, "{}", report.text());
+    assert!(report.valid, "{report:?}");
     assert_eq!(report.checks.len(), 3);
     let report = verify(
         &built.archive,
@@ -172,10 +172,11 @@ fn build_sign_verify_in_process() {
     )
     .unwrap();
     assert!(!report.valid);
+    let archive = &report.checks[0];
+    assert_eq!(archive.outcome, crate::attest::receipt::Outcome::Fail);
     assert!(
-        report.text().contains("is a package, not a policy bundle"),
-        "{}",
-        report.text()
+        archive.detail.contains("is a package, not a policy bundle"),
+        "{report:?}"
     );
     let report = verify(
         &built.archive,
@@ -186,11 +187,8 @@ fn build_sign_verify_in_process() {
     )
     .unwrap();
     assert!(!report.valid);
-    assert!(
-        report.text().contains("FAIL layout-signature"),
-        "{}",
-        report.text()
-    );
+    let checks: Vec<_> = report.intoto.failures.iter().map(|f| f.check).collect();
+    assert_eq!(checks, [crate::attest::intoto::Check::LayoutSignature]);
 
     // A new build in the same release directory leaves no stale evidence behind.
     std::fs::write(src.join("files/a.txt"), "changed").unwrap();
@@ -213,9 +211,9 @@ fn build_sign_verify_in_process() {
         now,
     )
     .unwrap();
+    let failure = &report.intoto.failures[0];
     assert!(
-        report.text().contains("link not found: step \"sign\""),
-        "{}",
-        report.text()
+        failure.message.starts_with("link not found: step \"sign\""),
+        "{report:?}"
     );
 }
