@@ -22,7 +22,7 @@ use serde::Serialize;
 use crate::archive::{self, Limits};
 use crate::attest::bundle::sigstore_bundle;
 use crate::attest::dsse::Envelope;
-use crate::attest::intoto::record::{link, link_file_name, record_artifacts};
+use crate::attest::intoto::record::{link, link_file_name, link_paths, record_artifacts};
 use crate::attest::intoto::{Body, Document, LinkFile, Verification, verify as intoto_verify};
 use crate::attest::keys::{PublicKey, SigningKey};
 use crate::attest::slsa::{self, Resource};
@@ -481,13 +481,7 @@ pub fn verify(
     let digest = Digest::of(&bytes);
     let dir = archive.parent().unwrap_or(Path::new("."));
     let mut links = Vec::new();
-    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| io(dir, e))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "link"))
-        .collect();
-    names.sort();
-    for path in names {
+    for path in link_paths(dir).map_err(|e| io(dir, e))? {
         let text = std::fs::read(&path).map_err(|e| io(&path, e))?;
         links.push(LinkFile {
             source: path
@@ -535,45 +529,7 @@ pub fn verify(
     let provenance = provenance_path(archive);
     let bundle = sigstore_path(archive);
     let recorded = intoto.links.get(SIGN_STEP).map(|l| &l.products);
-    let present = {
-        let mut result = Ok(());
-        for path in [archive, provenance.as_path(), bundle.as_path()] {
-            let name = path
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or_default();
-            let actual = match std::fs::read(path) {
-                Ok(b) => Digest::of(&b).hex(),
-                Err(e) => {
-                    result = Err(format!("{name}: {e}"));
-                    break;
-                }
-            };
-            match recorded
-                .and_then(|p| p.get(name))
-                .and_then(|h| h.get("sha256"))
-            {
-                Some(hex) if *hex == actual => {}
-                Some(hex) => {
-                    result = Err(format!(
-                        "{name} has sha256 {actual}, the sign step recorded {hex}"
-                    ));
-                    break;
-                }
-                None if recorded.is_none() => {
-                    result = Err("no verified sign link to compare with".into());
-                    break;
-                }
-                None => {
-                    result = Err(format!("the sign step did not record {name}"));
-                    break;
-                }
-            }
-        }
-        result.map(|()| {
-            "archive, provenance and Sigstore bundle are those the sign step recorded".to_owned()
-        })
-    };
+    let present = matches_recorded(recorded, (&file_name, &digest), &[&provenance, &bundle]);
     checks.push(check("recorded", present));
 
     // The provenance.
@@ -627,6 +583,34 @@ pub fn verify(
         intoto,
         checks,
     })
+}
+
+/// Whether the archive (already read: its name and digest) and the other files are byte for
+/// byte those the sign step recorded, checked in that order.
+fn matches_recorded(
+    recorded: Option<&crate::attest::intoto::rules::Artifacts>,
+    archive: (&str, &Digest),
+    others: &[&Path],
+) -> Result<String, String> {
+    let recorded = recorded.ok_or("no verified sign link to compare with")?;
+    let compare =
+        |name: &str, actual: String| match recorded.get(name).and_then(|h| h.get("sha256")) {
+            Some(hex) if *hex == actual => Ok(()),
+            Some(hex) => Err(format!(
+                "{name} has sha256 {actual}, the sign step recorded {hex}"
+            )),
+            None => Err(format!("the sign step did not record {name}")),
+        };
+    compare(archive.0, archive.1.hex())?;
+    for path in others {
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
+        compare(name, Digest::of(&bytes).hex())?;
+    }
+    Ok("archive, provenance and Sigstore bundle are those the sign step recorded".to_owned())
 }
 
 /// The keys the layout allows to sign the sign step (and so the provenance).

@@ -10,7 +10,7 @@ use clap::Subcommand;
 use super::package::{public_key, signing_key};
 use super::verify::read;
 use super::{Exit, Output, fail};
-use crate::attest::intoto::record::{Template, link, link_file_name, record_artifacts};
+use crate::attest::intoto::record::{Template, link, link_file_name, link_paths, record_artifacts};
 use crate::attest::intoto::{Body, Document, LinkFile, verify};
 use crate::attest::keys::PublicKey;
 
@@ -192,13 +192,10 @@ pub fn attest(cmd: AttestCommand, out: &Output) -> anyhow::Result<Exit> {
                 .map(|k| public_key(k))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             if let Some(dir) = link_dir {
-                let mut found: Vec<PathBuf> = std::fs::read_dir(&dir)
-                    .map_err(|e| fail(Exit::Usage, format!("{}: {e}", dir.display())))?
-                    .filter_map(|e| e.ok().map(|e| e.path()))
-                    .filter(|p| p.extension().is_some_and(|x| x == "link"))
-                    .collect();
-                found.sort();
-                links.extend(found);
+                links.extend(
+                    link_paths(&dir)
+                        .map_err(|e| fail(Exit::Usage, format!("{}: {e}", dir.display())))?,
+                );
             }
             let mut files = Vec::new();
             for path in &links {

@@ -118,6 +118,19 @@ pub fn link(name: &str, materials: Artifacts, products: Artifacts, command: Vec<
     }
 }
 
+/// The `*.link` files of a directory, sorted by name.
+pub fn link_paths(dir: &Path) -> std::io::Result<Vec<std::path::PathBuf>> {
+    let mut paths = Vec::new();
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.extension().is_some_and(|x| x == "link") {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    Ok(paths)
+}
+
 /// The file name the reference looks for: `STEP.KEYID8.link`.
 pub fn link_file_name(step: &str, keyid: &str) -> String {
     format!("{step}.{}.link", keyid.get(..8).unwrap_or(keyid))
