@@ -466,10 +466,107 @@ fn check(name: &str, result: Result<String, String>) -> crate::attest::receipt::
     }
 }
 
+/// A release in memory: the archive and its evidence (links, provenance, Sigstore bundle),
+/// by file name, as a release directory holds them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Release {
+    /// File name → bytes.
+    pub files: BTreeMap<String, Vec<u8>>,
+}
+
+impl Release {
+    /// Reads the release directory of `archive`: the archive, its provenance and Sigstore
+    /// bundle when present, and every link file beside it.
+    pub fn from_dir(archive: &Path) -> Result<Release, PackageError> {
+        let mut files = BTreeMap::new();
+        let name = |p: &Path| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .map(str::to_owned)
+                .ok_or_else(|| PackageError::Invalid(format!("{}: not a file name", p.display())))
+        };
+        files.insert(
+            name(archive)?,
+            std::fs::read(archive).map_err(|e| io(archive, e))?,
+        );
+        let dir = archive.parent().unwrap_or(Path::new("."));
+        let mut paths = link_paths(dir).map_err(|e| io(dir, e))?;
+        paths.extend(
+            [provenance_path(archive), sigstore_path(archive)]
+                .into_iter()
+                .filter(|p| p.exists()),
+        );
+        for path in paths {
+            files.insert(
+                name(&path)?,
+                std::fs::read(&path).map_err(|e| io(&path, e))?,
+            );
+        }
+        Ok(Release { files })
+    }
+
+    /// Reads a release sent as a tar.gz of its directory's files, through the checked
+    /// reader within `Limits::SMALL`. Only plain file names at the root are accepted.
+    pub fn from_tar(bytes: &[u8]) -> Result<Release, PackageError> {
+        let mut files = BTreeMap::new();
+        archive::read(bytes, &Limits::SMALL, |entry| {
+            if entry.path.contains('/') {
+                return Err(archive::ArchiveError::Refused {
+                    path: entry.path.clone(),
+                    reason: "a release holds files at its root only".into(),
+                });
+            }
+            let mut data = Vec::with_capacity(entry.size as usize);
+            std::io::Read::read_to_end(entry.data, &mut data)?;
+            files.insert(entry.path, data);
+            Ok(())
+        })
+        .map_err(|e| PackageError::Invalid(format!("release: {e}")))?;
+        let release = Release { files };
+        release.archive()?;
+        Ok(release)
+    }
+
+    /// The deterministic tar.gz of the release's files ([`Release::from_tar`] reads it).
+    pub fn to_tar(&self) -> Result<Vec<u8>, PackageError> {
+        let mut w = archive::Writer::new(Vec::new(), 9);
+        for (name, bytes) in &self.files {
+            w.add(name, bytes)
+                .map_err(|e| PackageError::Io(format!("release: {e}")))?;
+        }
+        w.finish()
+            .map_err(|e| PackageError::Io(format!("release: {e}")))
+    }
+
+    /// The archive's file name and kind: the release must hold exactly one `.mpkg` or
+    /// `.mbundle`.
+    pub fn archive(&self) -> Result<(&str, Kind), PackageError> {
+        let found: Vec<(&str, Kind)> = self
+            .files
+            .keys()
+            .filter_map(|n| {
+                [Kind::WorkflowPackage, Kind::PolicyBundle]
+                    .into_iter()
+                    .find(|k| n.ends_with(&format!(".{}", k.extension())))
+                    .map(|k| (n.as_str(), k))
+            })
+            .collect();
+        match found.as_slice() {
+            [one] => Ok(*one),
+            [] => Err(PackageError::Invalid(
+                "the release holds no archive (.mpkg or .mbundle)".into(),
+            )),
+            many => Err(PackageError::Invalid(format!(
+                "the release holds {} archives ({}); one is expected",
+                many.len(),
+                many.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
+            ))),
+        }
+    }
+}
+
 /// Verifies the release directory of `archive` under `layout` (signed by every key of
-/// `owner_keys`) at `now`: the in-toto chain from the `*.link` files beside the archive, that
-/// the archive, provenance and bundle present are the ones the sign step recorded, the
-/// provenance (signed by a sign functionary, subject the archive), and the archive itself.
+/// `owner_keys`) at `now`; see [`verify_release`].
 pub fn verify(
     archive: &Path,
     kind: Kind,
@@ -477,31 +574,51 @@ pub fn verify(
     owner_keys: &[PublicKey],
     now: jiff::Timestamp,
 ) -> Result<Report, PackageError> {
-    let bytes = std::fs::read(archive).map_err(|e| io(archive, e))?;
-    let digest = Digest::of(&bytes);
-    let dir = archive.parent().unwrap_or(Path::new("."));
-    let mut links = Vec::new();
-    for path in link_paths(dir).map_err(|e| io(dir, e))? {
-        let text = std::fs::read(&path).map_err(|e| io(&path, e))?;
-        links.push(LinkFile {
-            source: path
-                .file_name()
-                .unwrap_or_default()
-                .to_string_lossy()
-                .into_owned(),
-            document: Document::parse(&text),
-        });
-    }
-    let intoto = intoto_verify(layout, owner_keys, &links, now);
-    let mut checks = Vec::new();
-    let file_name = archive
+    let release = Release::from_dir(archive)?;
+    let name = archive
         .file_name()
         .and_then(|n| n.to_str())
-        .unwrap_or_default()
-        .to_owned();
+        .unwrap_or_default();
+    Ok(verify_release(
+        &release, name, kind, layout, owner_keys, now,
+    ))
+}
+
+/// Verifies a release under `layout` (signed by every key of `owner_keys`) at `now`: the
+/// in-toto chain from its link files, that the archive `file_name`, provenance and bundle
+/// are the ones the sign step recorded, the provenance (signed by a sign functionary,
+/// subject the archive), and the archive itself.
+pub fn verify_release(
+    release: &Release,
+    file_name: &str,
+    kind: Kind,
+    layout: &Document,
+    owner_keys: &[PublicKey],
+    now: jiff::Timestamp,
+) -> Report {
+    let empty = Vec::new();
+    let bytes = release.files.get(file_name).unwrap_or(&empty);
+    let digest = Digest::of(bytes);
+    let links: Vec<LinkFile> = release
+        .files
+        .iter()
+        .filter(|(name, _)| is_link_name(name))
+        .map(|(name, text)| LinkFile {
+            source: name.clone(),
+            document: Document::parse(text),
+        })
+        .collect();
+    let intoto = intoto_verify(layout, owner_keys, &links, now);
+    let mut checks = Vec::new();
 
     // The archive and its contents.
-    let opened = open(&bytes);
+    let opened = if release.files.contains_key(file_name) {
+        open(bytes)
+    } else {
+        Err(PackageError::Invalid(format!(
+            "the release does not hold {file_name}"
+        )))
+    };
     checks.push(check(
         "archive",
         match &opened {
@@ -526,18 +643,20 @@ pub fn verify(
     ));
 
     // The files present are the ones the sign step recorded.
-    let provenance = provenance_path(archive);
-    let bundle = sigstore_path(archive);
+    let provenance = format!("{file_name}.intoto.jsonl");
+    let bundle = format!("{file_name}.sigstore.json");
     let recorded = intoto.links.get(SIGN_STEP).map(|l| &l.products);
-    let present = matches_recorded(recorded, (&file_name, &digest), &[&provenance, &bundle]);
+    let present = matches_recorded(recorded, release, &[file_name, &provenance, &bundle]);
     checks.push(check("recorded", present));
 
     // The provenance.
     let signers = sign_keys(layout);
-    let provenance_result = std::fs::read(&provenance)
-        .map_err(|e| format!("{}: {e}", provenance.display()))
+    let provenance_result = release
+        .files
+        .get(&provenance)
+        .ok_or_else(|| format!("the release does not hold {provenance}"))
         .and_then(|b| {
-            serde_json::from_slice::<Envelope>(&b).map_err(|e| format!("provenance: {e}"))
+            serde_json::from_slice::<Envelope>(b).map_err(|e| format!("provenance: {e}"))
         })
         .and_then(|env| slsa::verify(&env, &signers))
         .and_then(|(p, keyid)| {
@@ -576,39 +695,38 @@ pub fn verify(
         && checks
             .iter()
             .all(|c| c.outcome == crate::attest::receipt::Outcome::Pass);
-    Ok(Report {
+    Report {
         valid,
         package: opened.ok().map(|o| o.meta),
         digest,
         intoto,
         checks,
-    })
+    }
 }
 
-/// Whether the archive (already read: its name and digest) and the other files are byte for
+/// Whether the release's files `names` (the archive, provenance and bundle) are byte for
 /// byte those the sign step recorded, checked in that order.
 fn matches_recorded(
     recorded: Option<&crate::attest::intoto::rules::Artifacts>,
-    archive: (&str, &Digest),
-    others: &[&Path],
+    release: &Release,
+    names: &[&str],
 ) -> Result<String, String> {
     let recorded = recorded.ok_or("no verified sign link to compare with")?;
-    let compare =
-        |name: &str, actual: String| match recorded.get(name).and_then(|h| h.get("sha256")) {
-            Some(hex) if *hex == actual => Ok(()),
-            Some(hex) => Err(format!(
-                "{name} has sha256 {actual}, the sign step recorded {hex}"
-            )),
-            None => Err(format!("the sign step did not record {name}")),
-        };
-    compare(archive.0, archive.1.hex())?;
-    for path in others {
-        let name = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default();
-        let bytes = std::fs::read(path).map_err(|e| format!("{name}: {e}"))?;
-        compare(name, Digest::of(&bytes).hex())?;
+    for name in names {
+        let bytes = release
+            .files
+            .get(*name)
+            .ok_or_else(|| format!("the release does not hold {name}"))?;
+        let actual = Digest::of(bytes).hex();
+        match recorded.get(*name).and_then(|h| h.get("sha256")) {
+            Some(hex) if *hex == actual => {}
+            Some(hex) => {
+                return Err(format!(
+                    "{name} has sha256 {actual}, the sign step recorded {hex}"
+                ));
+            }
+            None => return Err(format!("the sign step did not record {name}")),
+        }
     }
     Ok("archive, provenance and Sigstore bundle are those the sign step recorded".to_owned())
 }
@@ -626,4 +744,9 @@ fn sign_keys(layout: &Document) -> Vec<PublicKey> {
         .filter_map(|k| layout.keys.get(k))
         .filter_map(|entry| entry.public_key().ok())
         .collect()
+}
+
+/// Whether a release file is an in-toto link (`*.link`, as [`link_paths`] lists them).
+fn is_link_name(name: &str) -> bool {
+    Path::new(name).extension().is_some_and(|x| x == "link")
 }

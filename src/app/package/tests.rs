@@ -163,6 +163,52 @@ fn build_sign_verify_in_process() {
     .unwrap();
     assert!(report.valid, "{report:?}");
     assert_eq!(report.checks.len(), 3);
+
+    // The release travels as a tar of its directory and verifies the same in memory.
+    let release = Release::from_dir(&built.archive).unwrap();
+    assert_eq!(release.files.len(), 5, "{:?}", release.files.keys());
+    let sent = Release::from_tar(&release.to_tar().unwrap()).unwrap();
+    assert_eq!(sent, release);
+    assert_eq!(
+        sent.archive().unwrap(),
+        ("hello-1.0.0.mpkg", Kind::WorkflowPackage)
+    );
+    let owners = [owner.public().clone()];
+    let again = verify_release(
+        &sent,
+        "hello-1.0.0.mpkg",
+        Kind::WorkflowPackage,
+        &layout,
+        &owners,
+        now,
+    );
+    assert!(again.valid, "{again:?}");
+    let mut partial = sent.clone();
+    partial.files.remove("hello-1.0.0.mpkg.sigstore.json");
+    let report = verify_release(
+        &partial,
+        "hello-1.0.0.mpkg",
+        Kind::WorkflowPackage,
+        &layout,
+        &owners,
+        now,
+    );
+    assert!(!report.valid);
+    let mut two = sent.clone();
+    two.files.insert("other-1.0.0.mbundle".into(), Vec::new());
+    assert!(
+        two.archive()
+            .unwrap_err()
+            .to_string()
+            .contains("2 archives")
+    );
+    let nested = archive(&[("dir/x.link", b"{}"), ("hello-1.0.0.mpkg", b"")]);
+    assert!(
+        Release::from_tar(&nested)
+            .unwrap_err()
+            .to_string()
+            .contains("files at its root only")
+    );
     let report = verify(
         &built.archive,
         Kind::PolicyBundle,
