@@ -193,6 +193,8 @@ pub struct Limits {
     pub tenant_burst: u32,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Largest release published into the catalog (a tar.gz of its files).
+    pub max_release_bytes: usize,
     /// Most tasks in a manifest.
     pub max_tasks: usize,
     /// Default limit for a whole execution.
@@ -215,6 +217,7 @@ impl Default for Limits {
             tenant_rate: 10_000,
             tenant_burst: 20_000,
             max_body_bytes: 1024 * 1024,
+            max_release_bytes: 64 * 1024 * 1024,
             max_tasks: 256,
             execution_timeout: "10m".into(),
             task_timeout: "5m".into(),
@@ -805,6 +808,7 @@ impl Config {
             ("limits.runners", self.limits.runners),
             ("limits.queue_per_tenant", self.limits.queue_per_tenant),
             ("limits.max_body_bytes", self.limits.max_body_bytes),
+            ("limits.max_release_bytes", self.limits.max_release_bytes),
             ("limits.max_tasks", self.limits.max_tasks),
             ("limits.global_rate", self.limits.global_rate as usize),
             ("limits.tenant_rate", self.limits.tenant_rate as usize),

@@ -3,8 +3,9 @@
 #
 # input:
 #   actor:   {subject, tenant (null for appliance-wide admins), roles: [...]}
-#   action:  "read" | "run" | "audit" (read the audit log)
-#   subject: {tenant, kind, id}    the data being accessed
+#   action:  "read" | "run" | "audit" (read the audit log) | "publish" (catalog packages)
+#   subject: {tenant, kind, id}    the data being accessed; tenant null for appliance-wide
+#            data (the audit log of every tenant, the package catalog)
 #   route:   "GET /api/v1/executions/{id}"
 # data.mc.cross_tenant_readers: {actor subject: [tenants it may read]}  (auditors)
 package mc.isolation
@@ -15,6 +16,7 @@ grants := {
 	"read": {"viewer", "operator", "auditor", "admin"},
 	"run": {"operator", "admin"},
 	"audit": {"auditor", "admin"},
+	"publish": {"admin"},
 }
 
 role_grants if {
@@ -33,6 +35,17 @@ cross_tenant_read_granted if {
 	input.subject.tenant in object.get(data.mc.cross_tenant_readers, input.actor.subject, [])
 }
 
+# The package catalog is shared by every tenant: any actor with a role that grants reading
+# may read it. Publishing and installing stay with appliance-wide administrators.
+catalog_read if {
+	input.subject.tenant == null
+	input.subject.kind == "catalog"
+	input.action == "read"
+	role_grants
+}
+
+allow if catalog_read
+
 # Members of the tenant, with a role that grants the action.
 allow if {
 	input.actor.tenant == input.subject.tenant
@@ -47,6 +60,7 @@ allow if cross_tenant_read_granted
 
 deny contains reason if {
 	not appliance_admin
+	input.subject.tenant != null
 	input.actor.tenant != input.subject.tenant
 	not cross_tenant_read_granted
 	reason := {
@@ -61,5 +75,15 @@ deny contains reason if {
 	reason := {
 		"code": "role_missing",
 		"message": sprintf("roles %v do not grant %s", [input.actor.roles, input.action]),
+	}
+}
+
+deny contains reason if {
+	input.actor.tenant != null
+	input.subject.tenant == null
+	not catalog_read
+	reason := {
+		"code": "appliance_only",
+		"message": sprintf("only appliance-wide administrators may %s %s", [input.action, input.subject.kind]),
 	}
 }

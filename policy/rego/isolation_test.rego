@@ -60,3 +60,28 @@ test_auditors_read_granted_audit_logs if {
 	isolation.allow with input as req(actor("globex", ["auditor"]), "audit", "acme")
 		with data.mc.cross_tenant_readers as {"token:t": ["acme"]}
 }
+
+catalog(a, action) := {"actor": a, "action": action, "subject": {"tenant": null, "kind": "catalog", "id": null}}
+
+test_every_reader_reads_the_catalog if {
+	isolation.allow with input as catalog(actor("acme", ["viewer"]), "read")
+	isolation.allow with input as catalog(actor(null, ["auditor"]), "read")
+	not isolation.allow with input as catalog(actor("acme", []), "read")
+}
+
+test_only_appliance_admins_publish if {
+	isolation.allow with input as catalog(actor(null, ["admin"]), "publish")
+	not isolation.allow with input as catalog(actor("acme", ["admin"]), "publish")
+	some r in isolation.deny with input as catalog(actor("acme", ["admin"]), "publish")
+	r.code == "appliance_only"
+	not isolation.allow with input as catalog(actor(null, ["auditor"]), "publish")
+	some m in isolation.deny with input as catalog(actor(null, ["auditor"]), "publish")
+	m.code == "role_missing"
+}
+
+test_tenant_members_do_not_read_appliance_audit if {
+	a := {"actor": actor("acme", ["admin"]), "action": "audit", "subject": {"tenant": null, "kind": "audit", "id": null}}
+	not isolation.allow with input as a
+	some r in isolation.deny with input as a
+	r.code == "appliance_only"
+}

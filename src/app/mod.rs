@@ -3,6 +3,7 @@
 //! CLI layers share.
 
 pub mod background;
+pub mod catalog;
 pub mod demo;
 pub mod disclosure;
 pub mod guard;
@@ -153,6 +154,9 @@ pub struct App {
     pub queue_history: Arc<background::QueueHistory>,
     /// Console sessions and logins in progress.
     pub sessions: session::Sessions,
+    /// The in-toto layout and its trusted keys, or why there are none (then nothing
+    /// verifies).
+    pub supply_chain: Result<supply_chain::Trust, String>,
     /// Policy bundles loaded for replays.
     bundles: replay::BundleCache,
     /// Recent replays.
@@ -201,7 +205,9 @@ impl App {
             .and_then(|v| String::from_utf8(v).ok())
             .filter(|v| v != &version);
         store.set_meta("appliance_version", version.as_bytes())?;
-        let policies = Arc::new(Self::load_policies(&config, &store)?);
+        let keys = supply_chain::layout_keys(&config, &store)?;
+        let trust = supply_chain::trust(&config, keys);
+        let policies = Arc::new(Self::load_policies(&config, &store, trust.as_ref())?);
         let engine_config = EngineConfig::from_config(&config).map_err(AppError::Other)?;
         let signing = Signing {
             appliance: Arc::new(key),
@@ -275,18 +281,21 @@ impl App {
             previous_version,
             bundles: Default::default(),
             replays: Default::default(),
+            supply_chain: trust,
         })
     }
 
     /// Loads the configured policy bundle (embedded, or `policy.dir`) with `policy.data`,
     /// stores it by digest so its decisions can be replayed, and records an audit event when
     /// it differs from the bundle active before.
-    fn load_policies(config: &Config, store: &Store) -> Result<Policies, AppError> {
-        let keys = supply_chain::layout_keys(config, store)?;
+    fn load_policies(
+        config: &Config,
+        store: &Store,
+        trust: Result<&supply_chain::Trust, &String>,
+    ) -> Result<Policies, AppError> {
         let (bundle, source, verified) = match (&config.policy.bundle, &config.policy.dir) {
             (Some(archive), _) => {
-                let trust = supply_chain::trust(config, keys);
-                let admitted = supply_chain::admit_bundle(config, store, trust.as_ref(), archive)?;
+                let admitted = supply_chain::admit_bundle(config, store, trust, archive)?;
                 (admitted.bundle, admitted.source, Some(admitted.verified))
             }
             (None, Some(dir)) => (

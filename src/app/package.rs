@@ -450,6 +450,25 @@ pub struct Report {
     pub checks: Vec<crate::attest::receipt::Check>,
 }
 
+impl Report {
+    /// Every failure, in-toto's first, as one line each.
+    pub fn failures(&self) -> Vec<String> {
+        let mut failures: Vec<String> = self
+            .intoto
+            .failures
+            .iter()
+            .map(|f| f.message.clone())
+            .collect();
+        failures.extend(
+            self.checks
+                .iter()
+                .filter(|c| c.outcome != crate::attest::receipt::Outcome::Pass)
+                .map(|c| format!("{}: {}", c.name, c.detail)),
+        );
+        failures
+    }
+}
+
 fn check(name: &str, result: Result<String, String>) -> crate::attest::receipt::Check {
     use crate::attest::receipt::{Check, Outcome};
     match result {

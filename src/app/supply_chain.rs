@@ -7,7 +7,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use super::AppError;
-use super::package::{self, Report};
+use super::package::{self, Release, Report};
 use crate::attest::intoto::Document;
 use crate::attest::keys::PublicKey;
 use crate::config::Config;
@@ -84,22 +84,41 @@ pub fn trust(config: &Config, keys: Vec<PublicKey>) -> Result<Trust, String> {
 }
 
 impl Trust {
-    /// Verifies a release directory. The layout must be signed by at least one trusted key;
-    /// every trusted key that signed it must verify.
-    pub fn verify(&self, archive: &Path, kind: Kind) -> Result<Report, String> {
+    /// The trusted keys that signed the layout; all trusted keys when none did (so that
+    /// verification names each of them as missing).
+    fn signing_keys(&self) -> Vec<PublicKey> {
         let signed_by: BTreeSet<String> = self.layout.signature_keyids().into_iter().collect();
-        let mut keys: Vec<PublicKey> = self
+        let keys: Vec<PublicKey> = self
             .keys
             .iter()
             .filter(|k| signed_by.contains(k.keyid()))
             .cloned()
             .collect();
         if keys.is_empty() {
-            // None signed it: verification names each trusted key without a signature.
-            keys = self.keys.clone();
+            self.keys.clone()
+        } else {
+            keys
         }
+    }
+
+    /// Verifies a release directory. The layout must be signed by at least one trusted key;
+    /// every trusted key that signed it must verify.
+    pub fn verify(&self, archive: &Path, kind: Kind) -> Result<Report, String> {
+        let keys = self.signing_keys();
         package::verify(archive, kind, &self.layout, &keys, jiff::Timestamp::now())
             .map_err(|e| e.to_string())
+    }
+
+    /// Verifies a release held in memory (published to the catalog), like [`Trust::verify`].
+    pub fn verify_release(&self, release: &Release, archive: &str, kind: Kind) -> Report {
+        package::verify_release(
+            release,
+            archive,
+            kind,
+            &self.layout,
+            &self.signing_keys(),
+            jiff::Timestamp::now(),
+        )
     }
 }
 
@@ -125,23 +144,11 @@ pub fn admit_bundle(
     let enforce = config.features.intoto_verify_enforce;
     let (verified, failures, reference) = match trust {
         Ok(trust) => match trust.verify(archive, Kind::PolicyBundle) {
-            Ok(report) => {
-                let mut failures: Vec<String> = report
-                    .intoto
-                    .failures
-                    .iter()
-                    .map(|f| f.message.clone())
-                    .collect();
-                failures.extend(
-                    report
-                        .checks
-                        .iter()
-                        .filter(|c| c.outcome != crate::attest::receipt::Outcome::Pass)
-                        .map(|c| format!("{}: {}", c.name, c.detail)),
-                );
-                let reference = report.package.as_ref().map(|p| p.reference());
-                (report.valid, failures, reference)
-            }
+            Ok(report) => (
+                report.valid,
+                report.failures(),
+                report.package.as_ref().map(|p| p.reference()),
+            ),
             Err(e) => (false, vec![e], None),
         },
         Err(why) => (false, vec![why.clone()], None),

@@ -186,12 +186,25 @@ pub fn api_error(status: u16, body: &[u8]) -> anyhow::Error {
     } else if let Some(h) = v["problems"][0]["hint"].as_str() {
         message.push_str(&format!("\n  hint: {h}"));
     }
+    if let Some(failures) = v["failures"].as_array().filter(|f| !f.is_empty()) {
+        // The message ends with the failures joined; list them one per line instead.
+        let head = message
+            .split_once(": ")
+            .map_or(message.as_str(), |(h, _)| h);
+        let mut lines = format!("{head}:");
+        for f in failures {
+            lines.push_str(&format!("\n  {}", f.as_str().unwrap_or_default()));
+        }
+        message = lines;
+    }
     if let Some(secs) = v["retry_after_seconds"].as_u64() {
         message.push_str(&format!(" (retry after {secs}s)"));
     }
     let exit = match (status, code) {
         (_, "manifest_invalid") => Exit::Invalid,
         (_, "denied_by_policy") => Exit::Denied,
+        (_, "supply_chain_unverified") => Exit::Unverified,
+        (_, "release_invalid") => Exit::Invalid,
         (401, _) | (403, _) => Exit::Unauthorized,
         (404, _) => Exit::NotFound,
         (429, _) | (503, _) => Exit::Unavailable,

@@ -214,8 +214,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Disclosure(c) => disclosure::disclosure(c, cli.config.as_deref(), &out).await,
         Command::Drill(c) => drill::drill(c, &out).await,
         Command::Attest(c) => attest::attest(c, &out),
-        Command::Package(c) => package::package(c, &out),
-        Command::Bundle(c) => package::bundle(c, &out),
+        Command::Package(c) => package::package(c, &out).await,
+        Command::Bundle(c) => package::bundle(c, &out).await,
         Command::Schema => {
             out.json_always(&crate::domain::manifest::json_schema());
             Ok(Exit::Ok)

@@ -57,6 +57,8 @@ pub enum Access {
     Run,
     /// Read the audit log.
     Audit,
+    /// Publish and install catalog packages (appliance-wide administrators).
+    Publish,
 }
 
 impl Access {
@@ -66,6 +68,7 @@ impl Access {
             Access::Read => "read",
             Access::Run => "run",
             Access::Audit => "audit",
+            Access::Publish => "publish",
         }
     }
 }

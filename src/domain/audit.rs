@@ -35,6 +35,10 @@ pub enum AuditKind {
     SupplyChainUnverified,
     /// The set of keys trusted to sign the in-toto layout changed.
     SupplyChainKeysRotated,
+    /// A package or policy bundle was published into the catalog.
+    PackagePublished,
+    /// A catalog package or policy bundle was installed (verified again, ready for use).
+    PackageInstalled,
 }
 
 /// An audit event as stored.

@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::ids::Digest;
@@ -16,7 +17,7 @@ pub const FILES_DIR: &str = "files/";
 pub const MANIFEST_FILE: &str = "maestro.yaml";
 
 /// What a package is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// A workflow: `maestro.yaml` (Manifest v1) and its files, run with `uses: pkg:NAME@VERSION`.
@@ -32,6 +33,21 @@ impl Kind {
             Kind::WorkflowPackage => "mpkg",
             Kind::PolicyBundle => "mbundle",
         }
+    }
+
+    /// The kebab-case name (`workflow-package`, `policy-bundle`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::WorkflowPackage => "workflow-package",
+            Kind::PolicyBundle => "policy-bundle",
+        }
+    }
+
+    /// Parses the kebab-case name.
+    pub fn parse(text: &str) -> Option<Kind> {
+        [Kind::WorkflowPackage, Kind::PolicyBundle]
+            .into_iter()
+            .find(|k| k.as_str() == text)
     }
 
     /// How to call it in messages.
@@ -83,6 +99,59 @@ impl PackageMeta {
         }
         Ok(())
     }
+}
+
+/// A release in the appliance's catalog: what it is, and the verdicts of its verification
+/// when it was published and when it was last installed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct CatalogEntry {
+    /// What it is.
+    pub kind: Kind,
+    /// Name.
+    pub name: String,
+    /// Version; a published version is never replaced.
+    pub version: String,
+    /// The archive's digest (the provenance subject).
+    pub digest: Digest,
+    /// Every file of the archive under `files/`, with its digest.
+    pub files: BTreeMap<String, Digest>,
+    /// The digest policy decisions pin (policy bundles only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy_digest: Option<Digest>,
+    /// The release's files (archive and evidence), with their digests.
+    pub release: BTreeMap<String, Digest>,
+    /// Publication.
+    pub published: Verdict,
+    /// The last installation, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub installed: Option<Verdict>,
+}
+
+impl CatalogEntry {
+    /// `NAME-VERSION.EXT`, the archive's file name.
+    pub fn archive_name(&self) -> String {
+        archive_name(self.kind, &self.name, &self.version)
+    }
+
+    /// `NAME@VERSION`.
+    pub fn reference(&self) -> String {
+        format!("{}@{}", self.name, self.version)
+    }
+}
+
+/// When, by whom, and with what outcome a release was verified.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Verdict {
+    /// When.
+    #[schemars(with = "String")]
+    pub at: jiff::Timestamp,
+    /// Who.
+    pub by: String,
+    /// Whether its supply chain verified.
+    pub verified: bool,
+    /// What failed (accepted only with `intoto_verify_enforce` off).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
 }
 
 /// `NAME-VERSION.EXT`.

@@ -24,6 +24,9 @@ pub struct ErrorBody {
     /// Seconds to wait before retrying, for `rate_limited` and `queue_full`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
+    /// What failed, for `supply_chain_unverified`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
     /// The recorded execution, for `denied_by_policy`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub execution: Option<Box<Execution>>,
@@ -33,7 +36,7 @@ pub struct ErrorBody {
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    body: ErrorBody,
+    body: Box<ErrorBody>,
 }
 
 impl std::fmt::Display for ApiError {
@@ -47,13 +50,14 @@ impl ApiError {
     pub fn new(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
         ApiError {
             status,
-            body: ErrorBody {
+            body: Box::new(ErrorBody {
                 code: code.into(),
                 message: message.into(),
                 problems: Vec::new(),
+                failures: Vec::new(),
                 retry_after_seconds: None,
                 execution: None,
-            },
+            }),
         }
     }
 
@@ -93,6 +97,17 @@ impl ApiError {
             },
         );
         e.body.problems = problems;
+        e
+    }
+
+    /// 422 `supply_chain_unverified`, with every failure.
+    pub fn unverified(message: impl Into<String>, failures: Vec<String>) -> Self {
+        let mut e = Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "supply_chain_unverified",
+            message,
+        );
+        e.body.failures = failures;
         e
     }
 
@@ -144,7 +159,7 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let retry = self.body.retry_after_seconds;
-        let mut response = (self.status, axum::Json(self.body)).into_response();
+        let mut response = (self.status, axum::Json(*self.body)).into_response();
         if let Some(secs) = retry
             && let Ok(v) = HeaderValue::from_str(&secs.to_string())
         {

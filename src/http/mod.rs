@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod auth;
+mod catalog;
 pub mod console;
 mod disclosure;
 pub mod error;

@@ -19,7 +19,9 @@ use serde_json::{Value, json};
 
 use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
-use super::{audit, console, disclosure, executions, log, login, meta, reports, residency, search};
+use super::{
+    audit, catalog, console, disclosure, executions, log, login, meta, reports, residency, search,
+};
 use crate::app::App;
 
 /// Who may call a route.
@@ -29,6 +31,10 @@ pub enum Auth {
     Public,
     /// A bearer token; tenant data goes through a tenant scope.
     Token,
+    /// A bearer token; appliance-wide data every tenant shares (the package catalog). The
+    /// guard is asked with no subject tenant; reads are open to every reader role, writes
+    /// to appliance-wide administrators.
+    Shared,
     /// A console page: a session cookie or a bearer token; tenant data goes through a tenant
     /// scope. HTML, not part of the OpenAPI document.
     Console,
@@ -88,6 +94,10 @@ fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
+fn binary_schema(_: &mut SchemaGenerator) -> Schema {
+    schemars::json_schema!({"type": "string", "format": "binary"})
+}
+
 fn text_schema(_: &mut SchemaGenerator) -> Schema {
     schemars::json_schema!({"type": "string"})
 }
@@ -117,6 +127,29 @@ const ID: Param = Param {
     kind: "string",
     description: "Execution id (ex_…)",
 };
+const CATALOG_ENTRY: &[Param] = &[
+    Param {
+        name: "kind",
+        location: "path",
+        required: true,
+        kind: "string",
+        description: "workflow-package or policy-bundle",
+    },
+    Param {
+        name: "name",
+        location: "path",
+        required: true,
+        kind: "string",
+        description: "Package name",
+    },
+    Param {
+        name: "version",
+        location: "path",
+        required: true,
+        kind: "string",
+        description: "Version",
+    },
+];
 const DECISION: Param = Param {
     name: "id",
     location: "path",
@@ -774,6 +807,122 @@ fn api_routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/api/v1/catalog",
+            summary: "The package catalog: workflow packages and policy bundles with their verification verdicts",
+            auth: Auth::Shared,
+            params: &[
+                Param {
+                    name: "kind",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "workflow-package or policy-bundle",
+                },
+                Param {
+                    name: "name",
+                    location: "query",
+                    required: false,
+                    kind: "string",
+                    description: "Package name",
+                },
+            ],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<catalog::CatalogList>("The entries, by kind, name and version"),
+                    error(403, "The token's roles do not grant reading"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(catalog::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/catalog",
+            summary: "Publishes a signed release (a tar.gz of its directory: archive, links, provenance, Sigstore bundle) after verifying its supply chain",
+            auth: Auth::Shared,
+            params: &[],
+            request: Some((&["application/gzip"], binary_schema)),
+            responses: {
+                let mut r = vec![
+                    Resp {
+                        status: 201,
+                        description: "Published",
+                        body: Some((JSON, schema::<crate::domain::package::CatalogEntry>)),
+                    },
+                    ok::<crate::domain::package::CatalogEntry>(
+                        "The same archive was published already; nothing changed",
+                    ),
+                    error(400, "Not a release (what is wrong, and where)"),
+                    error(403, "Only appliance-wide administrators publish"),
+                    error(409, "Another archive is published under this version"),
+                    error(413, "The release exceeds limits.max_release_bytes"),
+                    error(
+                        422,
+                        "The supply chain does not verify and intoto_verify_enforce refuses it (every failure listed)",
+                    ),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: post(catalog::publish),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/catalog/{kind}/{name}/{version}",
+            summary: "One catalog entry",
+            auth: Auth::Shared,
+            params: CATALOG_ENTRY,
+            request: None,
+            responses: {
+                let mut r = vec![ok::<crate::domain::package::CatalogEntry>("The entry")];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(catalog::get),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/catalog/{kind}/{name}/{version}/release",
+            summary: "The release as published (tar.gz), to verify offline with maestro package verify",
+            auth: Auth::Shared,
+            params: CATALOG_ENTRY,
+            request: None,
+            responses: {
+                let mut r = vec![Resp {
+                    status: 200,
+                    description: "The release",
+                    body: Some(("application/gzip", binary_schema)),
+                }];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(catalog::release),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/catalog/{kind}/{name}/{version}/install",
+            summary: "Installs a published release: verifies it again now (layout expiry, trusted keys) and records the verdict",
+            auth: Auth::Shared,
+            params: CATALOG_ENTRY,
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<crate::domain::package::CatalogEntry>("Installed"),
+                    error(403, "Only appliance-wide administrators install"),
+                    error(
+                        422,
+                        "The supply chain does not verify now and intoto_verify_enforce refuses it",
+                    ),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: post(catalog::install),
+        },
+        Route {
+            method: Method::GET,
             path: "/api/v1/log",
             summary: "Log origin and latest checkpoint",
             auth: Auth::Public,
@@ -992,7 +1141,7 @@ fn token_routes() -> &'static HashSet<(Method, String)> {
     ROUTES.get_or_init(|| {
         routes()
             .into_iter()
-            .filter(|r| matches!(r.auth, Auth::Token | Auth::Console))
+            .filter(|r| matches!(r.auth, Auth::Token | Auth::Shared | Auth::Console))
             .map(|r| (r.method, r.path.to_owned()))
             .collect()
     })
@@ -1106,7 +1255,7 @@ pub fn openapi() -> Value {
             })).collect::<Vec<_>>(),
             "responses": {},
         });
-        if r.auth == Auth::Token {
+        if matches!(r.auth, Auth::Token | Auth::Shared) {
             op["security"] = json!([{"bearer": []}]);
         } else {
             op["security"] = json!([]);

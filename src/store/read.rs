@@ -11,6 +11,7 @@ use crate::domain::actor::TenantScope;
 use crate::domain::audit::AuditEvent;
 use crate::domain::execution::{Decision, Execution, ExecutionStatus, ExecutionSummary};
 use crate::domain::ids::{DecisionId, Digest, ExecutionId, TenantId};
+use crate::domain::package::{CatalogEntry, Kind};
 use crate::domain::receipt::ChainHead;
 use crate::domain::residency::Violation;
 use crate::tlog;
@@ -647,5 +648,45 @@ impl Reader {
             out.push(codec::decode(v.value())?);
         }
         Ok(out)
+    }
+}
+
+impl Reader {
+    /// Every catalog entry, by kind, name and version.
+    pub fn catalog(&self) -> Result<Vec<CatalogEntry>, StoreError> {
+        let table = self.txn.open_table(CATALOG)?;
+        let mut out = Vec::new();
+        for row in table.iter()? {
+            out.push(codec::decode(row?.1.value())?);
+        }
+        Ok(out)
+    }
+
+    /// One catalog entry.
+    pub fn catalog_entry(
+        &self,
+        kind: Kind,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<CatalogEntry>, StoreError> {
+        let table = self.txn.open_table(CATALOG)?;
+        table
+            .get((kind.as_str(), name, version))?
+            .map(|v| codec::decode(v.value()))
+            .transpose()
+    }
+
+    /// The release of a catalog entry, as published.
+    pub fn catalog_release(
+        &self,
+        kind: Kind,
+        name: &str,
+        version: &str,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let table = self.txn.open_table(CATALOG_RELEASES)?;
+        table
+            .get((kind.as_str(), name, version))?
+            .map(|v| codec::decode_bytes(v.value()))
+            .transpose()
     }
 }

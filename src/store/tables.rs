@@ -69,5 +69,12 @@ pub const EVIDENCE: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new(
 /// auditor, stored once, resolved in place.
 pub const RESIDENCY: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("residency");
 
+/// (kind, name, version) → encoded `CatalogEntry`: the package catalog (appliance-wide).
+pub const CATALOG: TableDefinition<(&str, &str, &str), &[u8]> = TableDefinition::new("catalog");
+
+/// (kind, name, version) → the release as published (a tar.gz of its files), write-once.
+pub const CATALOG_RELEASES: TableDefinition<(&str, &str, &str), &[u8]> =
+    TableDefinition::new("catalog_releases");
+
 /// Owner key of appliance-wide evidence (not a valid tenant id).
 pub const APPLIANCE_OWNER: &str = "*";

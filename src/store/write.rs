@@ -9,6 +9,7 @@ use crate::domain::actor::TenantScope;
 use crate::domain::audit::{AuditEvent, NewAuditEvent};
 use crate::domain::execution::{Decision, Execution, ExecutionStatus, ReceiptRef};
 use crate::domain::ids::{Digest, ExecutionId, TenantId};
+use crate::domain::package::CatalogEntry;
 use crate::domain::receipt::ChainHead;
 use crate::domain::residency::Violation;
 use crate::tlog;
@@ -39,6 +40,8 @@ pub struct Writer<'t> {
     audit_by_tenant: Table<'t, (&'static str, u64), ()>,
     evidence: Table<'t, (&'static str, &'static str), &'static [u8]>,
     residency: Table<'t, (&'static str, &'static str), &'static [u8]>,
+    catalog: Table<'t, (&'static str, &'static str, &'static str), &'static [u8]>,
+    releases: Table<'t, (&'static str, &'static str, &'static str), &'static [u8]>,
     log_size: u64,
     next_change: u64,
 }
@@ -124,6 +127,8 @@ impl<'t> Writer<'t> {
             audit_by_tenant: txn.open_table(AUDIT_BY_TENANT)?,
             evidence: txn.open_table(EVIDENCE)?,
             residency: txn.open_table(RESIDENCY)?,
+            catalog: txn.open_table(CATALOG)?,
+            releases: txn.open_table(CATALOG_RELEASES)?,
             log_size,
             next_change,
         })
@@ -410,6 +415,41 @@ impl<'t> Writer<'t> {
             (v.tenant.as_str(), v.id.as_str()),
             codec::encode(v)?.as_slice(),
         )?;
+        Ok(())
+    }
+
+    /// Stores a catalog entry: new with its release (which is never replaced), or an
+    /// existing one with a new installation verdict (`release: None`).
+    pub fn put_catalog(
+        &mut self,
+        entry: &CatalogEntry,
+        release: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        let key = (
+            entry.kind.as_str(),
+            entry.name.as_str(),
+            entry.version.as_str(),
+        );
+        match release {
+            Some(bytes) => {
+                if self.releases.get(key)?.is_some() {
+                    return Err(StoreError::Invalid(format!(
+                        "{} is published and is never replaced",
+                        entry.reference()
+                    )));
+                }
+                self.releases
+                    .insert(key, codec::encode_bytes(bytes).as_slice())?;
+            }
+            None if self.catalog.get(key)?.is_none() => {
+                return Err(StoreError::Invalid(format!(
+                    "{} is not in the catalog",
+                    entry.reference()
+                )));
+            }
+            None => {}
+        }
+        self.catalog.insert(key, codec::encode(entry)?.as_slice())?;
         Ok(())
     }
 }

@@ -2,6 +2,8 @@
 //! `mc.isolation`; cross-tenant attempts answer like missing data yet are audited and
 //! counted; auditors read across tenants only where policy grants it; role denials are
 //! recorded; the audit log is tenant-scoped and hash-linked; decisions replay and explain.
+//! Shared routes (the package catalog) show every tenant the same, and only appliance-wide
+//! administrators write through them.
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
@@ -459,5 +461,93 @@ async fn another_tenants_data_answers_like_missing_data() {
             .len(),
         1
     );
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn shared_routes_show_every_tenant_the_same_and_only_appliance_admins_write() {
+    let t = TestApp::new().await;
+    // A catalog entry (unverified: this appliance has no layout, and does not enforce).
+    let src = tempfile::tempdir().unwrap();
+    std::fs::write(
+        src.path().join("maestro.yaml"),
+        crate::support::echo_manifest("hello", "eu-west"),
+    )
+    .unwrap();
+    let key =
+        maestro::attest::keys::SigningKey::generate(maestro::attest::keys::Algorithm::Ed25519)
+            .unwrap();
+    let built = maestro::app::package::build(
+        maestro::domain::package::Kind::WorkflowPackage,
+        src.path(),
+        None,
+        &key,
+        &src.path().join("dist"),
+    )
+    .unwrap();
+    let release = maestro::app::package::Release::from_dir(&built.archive).unwrap();
+    let admin = maestro::domain::actor::Actor::system();
+    let published = t.app.publish(&admin, &release.to_tar().unwrap()).unwrap();
+    assert!(!published.entry.published.verified);
+    let version = published.entry.version.clone();
+
+    let shared: Vec<_> = routes()
+        .into_iter()
+        .filter(|r| r.auth == Auth::Shared)
+        .collect();
+    assert!(shared.len() >= 5, "{}", shared.len());
+    let readers = [
+        t.tokens.acme_viewer.clone(),
+        t.tokens.globex_operator.clone(),
+        t.tokens.acme_auditor.clone(),
+        t.tokens.admin.clone(),
+    ];
+    let writers = [
+        t.tokens.acme_operator.clone(),
+        t.tokens.globex_operator.clone(),
+        t.tokens.globex_auditor.clone(),
+    ];
+    for r in &shared {
+        let key = format!("{} {}", r.method, r.path);
+        let path = r
+            .path
+            .replace("{kind}", "workflow-package")
+            .replace("{name}", "hello")
+            .replace("{version}", &version);
+        if r.method == Method::GET {
+            // Every reader of every tenant sees exactly the same answer.
+            let first = t.get(&path, Some(&readers[0])).await;
+            assert_eq!(first.status, StatusCode::OK, "{key}: {}", first.json);
+            for token in &readers[1..] {
+                let other = t.get(&path, Some(token)).await;
+                assert_eq!(
+                    (other.status, &other.json),
+                    (first.status, &first.json),
+                    "{key}"
+                );
+            }
+            continue;
+        }
+        for token in &writers {
+            let before = all_audit(&t).len();
+            let resp = t.post_json(&path, Some(token), &json!({})).await;
+            assert_eq!(resp.status, StatusCode::FORBIDDEN, "{key}: {}", resp.json);
+            assert_eq!(resp.json["code"], "forbidden", "{key}");
+            let events = all_audit(&t);
+            assert_eq!(events.len(), before + 1, "{key} not audited");
+            let ev = events.last().unwrap();
+            assert_eq!(
+                serde_json::to_value(ev.kind).unwrap(),
+                json!("access_denied")
+            );
+            assert_eq!(ev.route.as_deref(), Some(key.as_str()));
+            assert_eq!(ev.detail["kind"], "catalog");
+        }
+    }
+    // Nothing was written by them: the catalog still holds the one entry, not installed.
+    let list = t.get("/api/v1/catalog", Some(&t.tokens.admin)).await;
+    assert_eq!(list.json["items"].as_array().unwrap().len(), 1);
+    assert!(list.json["items"][0].get("installed").is_none());
+    verify_chain(&all_audit(&t)).unwrap();
     t.stop().await;
 }

@@ -2,6 +2,7 @@
 
 mod api;
 mod browser;
+mod catalog;
 mod chaos;
 mod compat;
 mod conformance;

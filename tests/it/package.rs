@@ -21,7 +21,9 @@ fn require(path: &Path, what: &str) {
     );
 }
 
-struct Site(Scratch);
+/// A scratch directory with release keys (openssl), package and bundle sources, and two
+/// layouts (valid, expired) made with `maestro attest layout`.
+pub(crate) struct Site(Scratch);
 
 impl std::ops::Deref for Site {
     type Target = Scratch;
@@ -31,7 +33,7 @@ impl std::ops::Deref for Site {
 }
 
 impl Site {
-    fn new() -> Site {
+    pub(crate) fn new() -> Site {
         let s = Site(Scratch::new());
         openssl_keys(
             s.path(),

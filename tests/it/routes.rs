@@ -36,7 +36,7 @@ async fn every_route_answers_and_token_routes_require_a_token() {
             r.method, r.path
         );
         match r.auth {
-            Auth::Token => assert_eq!(
+            Auth::Token | Auth::Shared => assert_eq!(
                 resp.status,
                 StatusCode::UNAUTHORIZED,
                 "{} {} must need a token",
@@ -92,10 +92,10 @@ fn openapi_describes_exactly_the_routes() {
     // Token routes declare bearer security; public ones none.
     for r in routes()
         .into_iter()
-        .filter(|r| matches!(r.auth, Auth::Token | Auth::Public))
+        .filter(|r| matches!(r.auth, Auth::Token | Auth::Shared | Auth::Public))
     {
         let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
         let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
-        assert_eq!(secured, r.auth == Auth::Token, "{} {}", r.method, r.path);
+        assert_eq!(secured, r.auth != Auth::Public, "{} {}", r.method, r.path);
     }
 }

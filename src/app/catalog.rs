@@ -1,0 +1,263 @@
+//! The package catalog: publishing a signed release (a workflow package or a policy
+//! bundle with its in-toto links and SLSA provenance) after verifying it under the
+//! configured layout, installing it (verified again: the layout may have expired, the
+//! trusted keys may have rotated), and reading entries back.
+//!
+//! With `features.intoto_verify_enforce`, a release whose chain does not verify is refused
+//! and nothing is stored; without it, it is accepted with its failures recorded. Both cases
+//! append a `supply_chain_unverified` audit event. A published version is never replaced:
+//! publishing the same archive again changes nothing, another archive under the same
+//! version is refused.
+
+use serde_json::json;
+
+use super::App;
+use super::package::{Release, open};
+use crate::domain::actor::Actor;
+use crate::domain::audit::{AuditKind, NewAuditEvent};
+use crate::domain::ids::Digest;
+use crate::domain::package::{CatalogEntry, Kind, Verdict};
+use crate::store::StoreError;
+
+/// Why a catalog operation was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The release cannot be read as one.
+    #[error("{0}")]
+    Invalid(String),
+    /// Its supply chain does not verify and `intoto_verify_enforce` refuses it.
+    #[error("{reference} does not verify, and intoto_verify_enforce refuses it: {}", failures.join("; "))]
+    Unverified {
+        /// `NAME@VERSION`.
+        reference: String,
+        /// What failed.
+        failures: Vec<String>,
+    },
+    /// Another archive is published under this name and version.
+    #[error("{0}")]
+    Conflict(String),
+    /// No such entry.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed; nothing was changed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The outcome of a publication.
+#[derive(Debug, Clone)]
+pub struct Published {
+    /// The entry.
+    pub entry: CatalogEntry,
+    /// False when the same archive was already published (nothing changed).
+    pub created: bool,
+}
+
+impl App {
+    /// Every catalog entry.
+    pub fn catalog(&self) -> Result<Vec<CatalogEntry>, StoreError> {
+        self.engine.store().read()?.catalog()
+    }
+
+    /// One catalog entry.
+    pub fn catalog_entry(
+        &self,
+        kind: Kind,
+        name: &str,
+        version: &str,
+    ) -> Result<CatalogEntry, CatalogError> {
+        self.engine
+            .store()
+            .read()?
+            .catalog_entry(kind, name, version)?
+            .ok_or_else(|| not_found(kind, name, version))
+    }
+
+    /// The release of a catalog entry as published (a tar.gz of its files).
+    pub fn catalog_release(
+        &self,
+        kind: Kind,
+        name: &str,
+        version: &str,
+    ) -> Result<Vec<u8>, CatalogError> {
+        self.engine
+            .store()
+            .read()?
+            .catalog_release(kind, name, version)?
+            .ok_or_else(|| not_found(kind, name, version))
+    }
+
+    /// Publishes a release sent as a tar.gz of its directory's files. Blocking: verifies
+    /// signatures and reads the archive.
+    pub fn publish(&self, actor: &Actor, tar: &[u8]) -> Result<Published, CatalogError> {
+        let release = Release::from_tar(tar).map_err(|e| CatalogError::Invalid(e.to_string()))?;
+        let (archive, kind) = release
+            .archive()
+            .map_err(|e| CatalogError::Invalid(e.to_string()))?;
+        let opened = open(&release.files[archive])
+            .map_err(|e| CatalogError::Invalid(format!("{archive}: {e}")))?;
+        let meta = opened.meta;
+        let (verified, failures) = self.verify_release(&release, archive, kind);
+        let reference = meta.reference();
+        self.refuse_unverified("publish", actor, kind, &reference, verified, &failures)?;
+        let digest = Digest::of(&release.files[archive]);
+        let store = self.engine.store();
+        if let Some(existing) = store
+            .read()?
+            .catalog_entry(kind, &meta.name, &meta.version)?
+        {
+            return if existing.digest == digest {
+                Ok(Published {
+                    entry: existing,
+                    created: false,
+                })
+            } else {
+                Err(CatalogError::Conflict(format!(
+                    "{reference} is published with archive digest {}; this archive has {digest}. \
+                     A published version is never replaced: publish a new version",
+                    existing.digest
+                )))
+            };
+        }
+        let entry = CatalogEntry {
+            kind,
+            name: meta.name,
+            version: meta.version,
+            digest,
+            files: meta.files,
+            policy_digest: meta.policy_digest,
+            release: release
+                .files
+                .iter()
+                .map(|(n, b)| (n.clone(), Digest::of(b)))
+                .collect(),
+            published: Verdict {
+                at: jiff::Timestamp::now(),
+                by: actor.subject.clone(),
+                verified,
+                failures,
+            },
+            installed: None,
+        };
+        let stored = release
+            .to_tar()
+            .map_err(|e| CatalogError::Invalid(e.to_string()))?;
+        store.write(|w| {
+            w.put_catalog(&entry, Some(&stored))?;
+            w.append_audit(event(AuditKind::PackagePublished, actor, &entry, verified))
+                .map(|_| ())
+        })?;
+        tracing::info!(package = %reference, %digest, verified, "published into the catalog");
+        Ok(Published {
+            entry,
+            created: true,
+        })
+    }
+
+    /// Installs a published release: verifies it again now (layout expiry, the keys trusted
+    /// today) and records the verdict. Blocking.
+    pub fn install(
+        &self,
+        actor: &Actor,
+        kind: Kind,
+        name: &str,
+        version: &str,
+    ) -> Result<CatalogEntry, CatalogError> {
+        let mut entry = self.catalog_entry(kind, name, version)?;
+        let tar = self.catalog_release(kind, name, version)?;
+        let release = Release::from_tar(&tar)
+            .map_err(|e| CatalogError::Invalid(format!("stored release: {e}")))?;
+        let archive = entry.archive_name();
+        let (verified, failures) = self.verify_release(&release, &archive, kind);
+        let reference = entry.reference();
+        self.refuse_unverified("install", actor, kind, &reference, verified, &failures)?;
+        entry.installed = Some(Verdict {
+            at: jiff::Timestamp::now(),
+            by: actor.subject.clone(),
+            verified,
+            failures,
+        });
+        self.engine.store().write(|w| {
+            w.put_catalog(&entry, None)?;
+            w.append_audit(event(AuditKind::PackageInstalled, actor, &entry, verified))
+                .map(|_| ())
+        })?;
+        tracing::info!(package = %reference, verified, "installed from the catalog");
+        Ok(entry)
+    }
+
+    /// Whether a release verifies under the configured layout, and what failed.
+    fn verify_release(&self, release: &Release, archive: &str, kind: Kind) -> (bool, Vec<String>) {
+        match &self.supply_chain {
+            Ok(trust) => {
+                let report = trust.verify_release(release, archive, kind);
+                (report.valid, report.failures())
+            }
+            Err(why) => (false, vec![why.clone()]),
+        }
+    }
+
+    /// Audits an unverified release, and refuses it under `intoto_verify_enforce`.
+    fn refuse_unverified(
+        &self,
+        action: &str,
+        actor: &Actor,
+        kind: Kind,
+        reference: &str,
+        verified: bool,
+        failures: &[String],
+    ) -> Result<(), CatalogError> {
+        if verified {
+            return Ok(());
+        }
+        let enforce = self.config.features.intoto_verify_enforce;
+        self.engine.store().write(|w| {
+            let mut e = NewAuditEvent::system(
+                AuditKind::SupplyChainUnverified,
+                json!({
+                    "action": action,
+                    "kind": kind,
+                    "package": reference,
+                    "failures": failures,
+                    "refused": enforce,
+                }),
+            );
+            e.actor = actor.subject.clone();
+            w.append_audit(e).map(|_| ())
+        })?;
+        if enforce {
+            return Err(CatalogError::Unverified {
+                reference: reference.to_owned(),
+                failures: failures.to_vec(),
+            });
+        }
+        tracing::warn!(
+            package = reference,
+            action,
+            ?failures,
+            "accepted a release that does not verify, because intoto_verify_enforce is off"
+        );
+        Ok(())
+    }
+}
+
+fn not_found(kind: Kind, name: &str, version: &str) -> CatalogError {
+    CatalogError::NotFound(format!(
+        "{} {name}@{version} is not in the catalog",
+        kind.noun()
+    ))
+}
+
+fn event(kind: AuditKind, actor: &Actor, entry: &CatalogEntry, verified: bool) -> NewAuditEvent {
+    let mut e = NewAuditEvent::system(
+        kind,
+        json!({
+            "kind": entry.kind,
+            "package": entry.reference(),
+            "digest": entry.digest,
+            "verified": verified,
+        }),
+    );
+    e.actor = actor.subject.clone();
+    e
+}
