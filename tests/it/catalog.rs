@@ -228,6 +228,25 @@ fn enforcing_catalog_publishes_only_what_verifies_and_never_replaces_a_version()
         "owner.pub",
     ]);
 
+    // The console's catalog page shows it to every tenant, with both verdicts.
+    let html = reqwest::blocking::Client::new()
+        .get(format!("{}/catalog", server.url))
+        .bearer_auth(&t.globex_operator)
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let row = html
+        .split("hello<span class=\"muted\">@1.0.0")
+        .nth(1)
+        .expect(&html);
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert_eq!(row.matches(">verified</span>").count(), 2, "{row}");
+    assert!(
+        !html.contains("1.1.0"),
+        "refused releases are not in the catalog"
+    );
+
     // Audited: three refusals, one publication, one installation, two role denials.
     let events = audit(&server, admin);
     let unverified = of_kind(&events, "supply_chain_unverified");

@@ -724,9 +724,18 @@ pub async fn catalog(
         .into_iter()
         .filter_map(|n| crate::app::workflows::get(&n).map(|t| (n, t)))
         .collect();
+    let packages = match app.catalog() {
+        Ok(p) => p,
+        Err(e) => return error_page(Some(&who.viewer), &e.into()),
+    };
     let page = html(
         StatusCode::OK,
-        pages::catalog(&who.viewer, crate::domain::actions::BUILTINS, &workflows),
+        pages::catalog(
+            &who.viewer,
+            crate::domain::actions::BUILTINS,
+            &workflows,
+            &packages,
+        ),
     );
     observe(&app, "catalog", started);
     page

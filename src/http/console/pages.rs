@@ -3,6 +3,8 @@
 
 use maud::{Markup, html};
 
+use crate::domain::package::{CatalogEntry, Verdict};
+
 use super::view::{Section, Viewer, badge, layout, pretty, query, short_digest, when};
 use crate::app::replay::Replay;
 use crate::attest::receipt::{Outcome, ReceiptBundle, Report};
@@ -582,9 +584,43 @@ pub fn audit(
 }
 
 /// `/catalog`: the built-in actions and the embedded workflows.
-pub fn catalog(viewer: &Viewer, actions: &[ActionSpec], workflows: &[(String, String)]) -> Markup {
+pub fn catalog(
+    viewer: &Viewer,
+    actions: &[ActionSpec],
+    workflows: &[(String, String)],
+    packages: &[CatalogEntry],
+) -> Markup {
+    let verdict = |v: &Verdict| {
+        html! {
+            (badge(if v.verified { "verified" } else { "unverified" }))
+            " " span.muted { (v.by) " · " (when(v.at)) }
+            @if !v.failures.is_empty() {
+                details { summary { (v.failures.len()) " failures" } ul { @for f in &v.failures { li { (f) } } } }
+            }
+        }
+    };
     let body = html! {
         h1 { "Catalog" }
+        h2 { "Packages and policy bundles" }
+        p.help { "Signed releases, verified under the in-toto layout when published and again when installed. Publish with maestro package publish." }
+        @if packages.is_empty() {
+            p.muted { "Nothing is published yet." }
+        } @else {
+            table {
+                thead { tr { th { "Kind" } th { "Package" } th { "Archive" } th { "Published" } th { "Installed" } } }
+                tbody {
+                    @for e in packages {
+                        tr {
+                            td { (e.kind.noun()) }
+                            td.mono { (e.name) span.muted { "@" (e.version) } }
+                            td { (short_digest(&e.digest.to_string())) }
+                            td { (verdict(&e.published)) }
+                            td { @if let Some(i) = &e.installed { (verdict(i)) } @else { span.muted { "not installed" } } }
+                        }
+                    }
+                }
+            }
+        }
         h2 { "Built-in actions" }
         table {
             thead { tr { th { "uses" } th { "What it does" } th { "Inputs" } th { "Outputs" } } }

@@ -122,9 +122,31 @@ fn pages(p: &str) -> Vec<String> {
             &v,
             crate::domain::actions::BUILTINS,
             &[(p.into(), p.into())],
+            &[entry(p)],
         )
         .into_string(),
     ]
+}
+
+/// A catalog entry whose free text (names, actors, failures) is `p`.
+fn entry(p: &str) -> crate::domain::package::CatalogEntry {
+    let verdict = crate::domain::package::Verdict {
+        at: jiff::Timestamp::UNIX_EPOCH,
+        by: p.into(),
+        verified: false,
+        failures: vec![p.into()],
+    };
+    crate::domain::package::CatalogEntry {
+        kind: crate::domain::package::Kind::WorkflowPackage,
+        name: p.into(),
+        version: p.into(),
+        digest: crate::domain::ids::Digest::of(p.as_bytes()),
+        files: Default::default(),
+        policy_digest: None,
+        release: Default::default(),
+        published: verdict.clone(),
+        installed: Some(verdict),
+    }
 }
 
 #[test]
