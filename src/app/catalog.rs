@@ -8,6 +8,9 @@
 //! append a `supply_chain_unverified` audit event. A published version is never replaced:
 //! publishing the same archive again changes nothing, another archive under the same
 //! version is refused.
+//!
+//! An installed workflow package is handed to the engine (`engine::packages`), so manifests
+//! can run it with `uses: pkg:NAME@VERSION`; at start every installed one is loaded again.
 
 use serde_json::json;
 
@@ -16,8 +19,10 @@ use super::package::{Release, open};
 use crate::domain::actor::Actor;
 use crate::domain::audit::{AuditKind, NewAuditEvent};
 use crate::domain::ids::Digest;
-use crate::domain::package::{CatalogEntry, Kind, Verdict};
-use crate::store::StoreError;
+use crate::domain::package::{CatalogEntry, FILES_DIR, Kind, MANIFEST_FILE, Verdict};
+use crate::domain::validate;
+use crate::engine::packages::{InstalledPackage, Packages};
+use crate::store::{Store, StoreError};
 
 /// Why a catalog operation was refused.
 #[derive(Debug, thiserror::Error)]
@@ -168,6 +173,10 @@ impl App {
         let release = Release::from_tar(&tar)
             .map_err(|e| CatalogError::Invalid(format!("stored release: {e}")))?;
         let archive = entry.archive_name();
+        let runnable = match kind {
+            Kind::WorkflowPackage => Some(load_package(&entry, &release)?),
+            Kind::PolicyBundle => None,
+        };
         let (verified, failures) = self.verify_release(&release, &archive, kind);
         let reference = entry.reference();
         self.refuse_unverified("install", actor, kind, &reference, verified, &failures)?;
@@ -182,6 +191,9 @@ impl App {
             w.append_audit(event(AuditKind::PackageInstalled, actor, &entry, verified))
                 .map(|_| ())
         })?;
+        if let Some(p) = runnable {
+            self.engine.config().packages.install(p);
+        }
         tracing::info!(package = %reference, verified, "installed from the catalog");
         Ok(entry)
     }
@@ -239,6 +251,71 @@ impl App {
         );
         Ok(())
     }
+}
+
+/// Every installed workflow package of the store, loaded for the engine. One that cannot be
+/// loaded any more is left out, with an error in the log (runs that use it are refused as
+/// not installed).
+pub fn installed_packages(store: &Store) -> Result<Packages, StoreError> {
+    let packages = Packages::default();
+    let read = store.read()?;
+    for entry in read.catalog()? {
+        if entry.kind != Kind::WorkflowPackage || entry.installed.is_none() {
+            continue;
+        }
+        let loaded = read
+            .catalog_release(entry.kind, &entry.name, &entry.version)?
+            .ok_or_else(|| CatalogError::NotFound("its release is missing".into()))
+            .and_then(|tar| {
+                Release::from_tar(&tar).map_err(|e| CatalogError::Invalid(e.to_string()))
+            })
+            .and_then(|release| load_package(&entry, &release));
+        match loaded {
+            Ok(p) => packages.install(p),
+            Err(e) => {
+                tracing::error!(package = %entry.reference(), error = %e, "an installed package could not be loaded");
+            }
+        }
+    }
+    Ok(packages)
+}
+
+/// The runnable form of a workflow package's release: its `maestro.yaml`, valid.
+fn load_package(entry: &CatalogEntry, release: &Release) -> Result<InstalledPackage, CatalogError> {
+    let invalid = |m: String| CatalogError::Invalid(format!("{}: {m}", entry.reference()));
+    let archive = release.files.get(&entry.archive_name()).ok_or_else(|| {
+        invalid(format!(
+            "the release does not hold {}",
+            entry.archive_name()
+        ))
+    })?;
+    let opened = open(archive).map_err(|e| invalid(e.to_string()))?;
+    let text = opened
+        .files
+        .get(MANIFEST_FILE)
+        .and_then(|b| std::str::from_utf8(b).ok())
+        .ok_or_else(|| {
+            invalid(format!(
+                "{FILES_DIR}{MANIFEST_FILE} is missing or not UTF-8"
+            ))
+        })?;
+    let valid = validate::load(text, &validate::Context::default()).map_err(|problems| {
+        invalid(format!(
+            "{FILES_DIR}{MANIFEST_FILE}: {}",
+            problems
+                .iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        ))
+    })?;
+    let version = semver::Version::parse(&entry.version).map_err(|e| invalid(e.to_string()))?;
+    Ok(InstalledPackage::new(
+        &entry.name,
+        version,
+        entry.digest,
+        valid.manifest,
+    ))
 }
 
 fn not_found(kind: Kind, name: &str, version: &str) -> CatalogError {

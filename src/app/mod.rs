@@ -208,7 +208,8 @@ impl App {
         let keys = supply_chain::layout_keys(&config, &store)?;
         let trust = supply_chain::trust(&config, keys);
         let policies = Arc::new(Self::load_policies(&config, &store, trust.as_ref())?);
-        let engine_config = EngineConfig::from_config(&config).map_err(AppError::Other)?;
+        let mut engine_config = EngineConfig::from_config(&config).map_err(AppError::Other)?;
+        engine_config.packages = catalog::installed_packages(&store)?;
         let signing = Signing {
             appliance: Arc::new(key),
             tenant_keys,

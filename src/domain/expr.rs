@@ -3,6 +3,8 @@
 //! Grammar (whitespace inside the braces is ignored):
 //! - `tasks.ID.outputs.KEY[.FIELD…]`: an output of another task (FIELD descends into
 //!   objects, or lists by index);
+//! - `inputs.KEY[.FIELD…]`: an input of a workflow package, from the `with:` of the
+//!   `uses: pkg:NAME@VERSION` task that runs it;
 //! - `execution.id`, `execution.tenant`, `execution.region`, `manifest.name`,
 //!   `manifest.version`: facts about the running execution.
 //!
@@ -21,6 +23,13 @@ pub enum Reference {
         /// The output key.
         key: String,
         /// Further fields or indexes into the output value.
+        path: Vec<String>,
+    },
+    /// An input of a workflow package: `inputs.KEY.PATH…`.
+    Input {
+        /// The input key.
+        key: String,
+        /// Further fields or indexes into the input value.
         path: Vec<String>,
     },
     /// A fact about the execution (`execution.id`, `manifest.name`, …).
@@ -109,6 +118,10 @@ pub fn parse_reference(body: &str) -> Result<Reference, String> {
         ["tasks", ..] => Err(format!(
             "invalid expression {body:?}: expected tasks.ID.outputs.KEY"
         )),
+        ["inputs", key, path @ ..] => Ok(Reference::Input {
+            key: (*key).to_owned(),
+            path: path.iter().map(|s| (*s).to_owned()).collect(),
+        }),
         ["execution", "id"] => Ok(Reference::Context(ContextValue::ExecutionId)),
         ["execution", "tenant"] => Ok(Reference::Context(ContextValue::Tenant)),
         ["execution", "region"] => Ok(Reference::Context(ContextValue::Region)),
@@ -118,8 +131,8 @@ pub fn parse_reference(body: &str) -> Result<Reference, String> {
             "invalid expression {body:?}: references start with \"tasks.\""
         )),
         _ => Err(format!(
-            "invalid expression {body:?}: expected tasks.ID.outputs.KEY, execution.id, \
-             execution.tenant, execution.region, manifest.name or manifest.version"
+            "invalid expression {body:?}: expected tasks.ID.outputs.KEY, inputs.KEY, \
+             execution.id, execution.tenant, execution.region, manifest.name or manifest.version"
         )),
     }
 }

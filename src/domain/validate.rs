@@ -5,7 +5,7 @@
 //! semantic pass (actions and their inputs, ids, `needs`, references, cycles, regions,
 //! versions, durations). A document with no problems deserializes into [`Manifest`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::time::Duration;
 
@@ -88,8 +88,10 @@ impl fmt::Display for Problem {
 
 /// Packages known to the catalog, as far as validation needs to know.
 pub trait Catalog: Send + Sync {
-    /// Published versions of a package (empty if unknown).
+    /// Installed versions of a package (empty if unknown).
     fn versions(&self, name: &str) -> Vec<semver::Version>;
+    /// The inputs an installed package takes (`None` if it is not installed).
+    fn inputs(&self, name: &str, version: &semver::Version) -> Option<BTreeSet<String>>;
 }
 
 /// A catalog with no packages.
@@ -98,6 +100,10 @@ pub struct EmptyCatalog;
 impl Catalog for EmptyCatalog {
     fn versions(&self, _: &str) -> Vec<semver::Version> {
         Vec::new()
+    }
+
+    fn inputs(&self, _: &str, _: &semver::Version) -> Option<BTreeSet<String>> {
+        None
     }
 }
 
@@ -773,17 +779,26 @@ impl<'c> Checker<'c> {
                 let versions = self.ctx.catalog.versions(name);
                 if !versions.contains(version) {
                     let hint = if versions.is_empty() {
-                        "publish the package to the catalog first; `maestro package list` shows what is there".to_string()
+                        "publish and install the package first; `maestro package list` shows the catalog".to_string()
                     } else {
                         let mut v: Vec<String> = versions.iter().map(|v| v.to_string()).collect();
                         v.sort();
-                        format!("published versions: {}", v.join(", "))
+                        format!("installed versions: {}", v.join(", "))
                     };
                     self.push(
                         ProblemCode::UnknownPackage,
                         &child(&t.path, "uses"),
                         format!("package \"{name}@{version}\" is not in the catalog"),
                         Some(hint),
+                    );
+                } else if let Some(inputs) = self.ctx.catalog.inputs(name, version) {
+                    let empty = Map::new();
+                    let with = t.with.unwrap_or(&empty);
+                    self.package_inputs(
+                        &format!("pkg:{name}@{version}"),
+                        &inputs,
+                        with,
+                        &child(&t.path, "with"),
                     );
                 }
             }
@@ -856,7 +871,7 @@ impl<'c> Checker<'c> {
                             e,
                             Some("write ${{ tasks.ID.outputs.KEY }}".into()),
                         ),
-                        Ok(Reference::Context(_)) => {}
+                        Ok(Reference::Context(_) | Reference::Input { .. }) => {}
                         Ok(Reference::TaskOutput { task, key, .. }) => {
                             match index.get(task.as_str()) {
                                 Some(&j) if j == i => self.push(
@@ -907,6 +922,47 @@ impl<'c> Checker<'c> {
             }
         }
         deps
+    }
+
+    /// The `with:` of a package task: exactly the inputs the package takes.
+    fn package_inputs(
+        &mut self,
+        package: &str,
+        inputs: &BTreeSet<String>,
+        with: &Map<String, Value>,
+        path: &str,
+    ) {
+        let listed = || {
+            if inputs.is_empty() {
+                format!("{package} takes no inputs")
+            } else {
+                format!(
+                    "inputs of {package}: {}",
+                    inputs.iter().cloned().collect::<Vec<_>>().join(", ")
+                )
+            }
+        };
+        for key in with.keys().filter(|k| !inputs.contains(*k)) {
+            self.push(
+                ProblemCode::UnknownInput,
+                &child(path, key),
+                format!(
+                    "unknown input for {package}{}",
+                    did_you_mean(key, inputs.iter().map(String::as_str))
+                ),
+                Some(listed()),
+            );
+        }
+        for input in inputs.iter().filter(|i| !with.contains_key(*i)) {
+            self.push(
+                ProblemCode::MissingInput,
+                path,
+                format!("missing input {input:?} for {package}"),
+                Some(format!(
+                    "add {input}: … (its tasks use ${{{{ inputs.{input} }}}})"
+                )),
+            );
+        }
     }
 
     fn inputs(&mut self, spec: &ActionSpec, with: &Map<String, Value>, path: &str) {
@@ -1015,7 +1071,8 @@ impl<'c> Checker<'c> {
     }
 }
 
-fn contains_expression(value: &Value) -> bool {
+/// Whether any string inside `value` holds a `${{ … }}` expression.
+pub fn contains_expression(value: &Value) -> bool {
     match value {
         Value::String(s) => expr::has_expression(s),
         Value::Array(a) => a.iter().any(contains_expression),

@@ -5,8 +5,10 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
+use super::packages::Packages;
+use crate::domain::actions::{Uses, parse_uses};
 use crate::domain::actor::Actor;
 use crate::domain::execution::{Decision, DenyReason, Execution};
 use crate::domain::expr;
@@ -34,6 +36,8 @@ pub struct Params<'a> {
     pub node_region: Option<&'a str>,
     /// What open residency violations block for the tenant, when the auditor enforces.
     pub blocked: Option<&'a TenantBlocks>,
+    /// Installed workflow packages: a `pkg:` task is decided on with the tasks it runs.
+    pub packages: &'a Packages,
 }
 
 fn literal<'v>(with: &'v serde_json::Map<String, Value>, key: &str) -> Option<&'v str> {
@@ -62,29 +66,71 @@ fn host_entry(entry: &str) -> Value {
     json!({"host": host, "port": port})
 }
 
-fn tasks(exec: &Execution) -> Vec<Value> {
-    exec.manifest
-        .tasks
-        .iter()
-        .map(|t| {
-            let mut v = json!({"id": t.id, "uses": t.uses});
-            if let Some(loc) = literal(&t.with, "location") {
-                v["location"] = json!(loc);
-            }
-            if let Some(url) = literal(&t.with, "url")
-                && let Ok(u) = reqwest::Url::parse(url)
-                && let Some(host) = u.host_str()
-            {
-                v["url_host"] = json!(
-                    host.trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .to_ascii_lowercase()
-                );
-                v["url_port"] = json!(u.port_or_known_default());
-            }
-            v
-        })
-        .collect()
+/// What policy sees of one task: id, uses, and the literal location and URL host it names.
+fn task_view(id: &str, uses: &str, with: &Map<String, Value>) -> Value {
+    let mut v = json!({"id": id, "uses": uses});
+    if let Some(loc) = literal(with, "location") {
+        v["location"] = json!(loc);
+    }
+    if let Some(url) = literal(with, "url")
+        && let Ok(u) = reqwest::Url::parse(url)
+        && let Some(host) = u.host_str()
+    {
+        v["url_host"] = json!(
+            host.trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase()
+        );
+        v["url_port"] = json!(u.port_or_known_default());
+    }
+    v
+}
+
+/// Resolves a package task's `${{ inputs.KEY }}` from the literal `with:` of the task that
+/// runs it; every other reference stays (and so is not a literal).
+struct Inputs<'a>(&'a Map<String, Value>);
+
+impl expr::Lookup for Inputs<'_> {
+    fn lookup(&self, reference: &expr::Reference) -> Result<Value, String> {
+        match reference {
+            expr::Reference::Input { key, path } => self
+                .0
+                .get(key)
+                .filter(|v| !crate::domain::validate::contains_expression(v))
+                .and_then(|v| expr::descend(v, path))
+                .cloned()
+                .ok_or_else(|| format!("inputs.{key} is not a literal")),
+            _ => Err("not an input".into()),
+        }
+    }
+}
+
+/// Every task as policy sees it; a `pkg:` task is followed by the tasks of its package
+/// (ids `TASK/SUB`), with the package inputs given literally resolved, so a location or host
+/// a package uses is decided on like one the manifest names.
+fn tasks(exec: &Execution, packages: &Packages) -> Vec<Value> {
+    let mut out = Vec::new();
+    for t in &exec.manifest.tasks {
+        out.push(task_view(&t.id, &t.uses, &t.with));
+        let Ok(Uses::Package { name, version }) = parse_uses(&t.uses) else {
+            continue;
+        };
+        let Some(package) = packages.get(&name, &version) else {
+            continue;
+        };
+        for sub in &package.manifest.tasks {
+            let with: Map<String, Value> = sub
+                .with
+                .iter()
+                .map(|(k, v)| {
+                    let v = expr::resolve(v, &Inputs(&t.with)).unwrap_or_else(|_| v.clone());
+                    (k.clone(), v)
+                })
+                .collect();
+            out.push(task_view(&format!("{}/{}", t.id, sub.id), &sub.uses, &with));
+        }
+    }
+    out
 }
 
 /// The input of `mc.admission`.
@@ -98,7 +144,7 @@ pub fn admission_input(actor: &Actor, exec: &Execution, params: &Params<'_>) -> 
             "version": exec.manifest.version,
             "region": exec.region,
             "digest": exec.manifest_digest,
-            "tasks": tasks(exec),
+            "tasks": tasks(exec, params.packages),
         },
         "appliance": {
             "exec_enabled": params.exec_enabled,
@@ -117,7 +163,7 @@ pub fn residency_input(exec: &Execution, params: &Params<'_>) -> Value {
             "allowed_regions": params.allowed_regions,
             "blocked": {"locations": blocked.locations, "regions": blocked.regions},
         },
-        "manifest": {"region": exec.region, "tasks": tasks(exec)},
+        "manifest": {"region": exec.region, "tasks": tasks(exec, params.packages)},
         "appliance": {"locations": params.locations, "node_region": params.node_region},
     })
 }
@@ -257,6 +303,7 @@ tasks:
                 locations: &locations,
                 node_region: None,
                 blocked: None,
+                packages: &Packages::default(),
             },
         );
         assert_eq!(d.len(), 2);
@@ -291,6 +338,7 @@ tasks:
                 locations: &locations,
                 node_region: None,
                 blocked: None,
+                packages: &Packages::default(),
             },
         );
         assert!(
@@ -318,6 +366,7 @@ tasks:
                 locations: &locations,
                 node_region: Some("us-east"),
                 blocked: Some(&blocked),
+                packages: &Packages::default(),
             },
         );
         let codes: Vec<_> = d[1].reasons.iter().map(|r| r.code.as_str()).collect();

@@ -7,6 +7,7 @@ pub mod admission;
 mod committer;
 pub mod evidence;
 pub mod limiter;
+pub mod packages;
 pub mod residency;
 pub mod runner;
 pub mod scheduler;
@@ -92,6 +93,9 @@ pub struct EngineConfig {
     pub exec: ExecActionConfig,
     /// Root of work directories.
     pub work_root: PathBuf,
+    /// Workflow packages installed from the catalog (shared: installing one makes it
+    /// usable at once).
+    pub packages: packages::Packages,
 }
 
 impl EngineConfig {
@@ -133,6 +137,7 @@ impl EngineConfig {
             max_artifact_bytes: c.limits.max_artifact_bytes,
             http: c.actions.http.clone(),
             exec: c.actions.exec.clone(),
+            packages: packages::Packages::default(),
             work_root: c.data_dir.join("work"),
         })
     }
@@ -315,6 +320,7 @@ impl Engine {
                     execution_timeout: cfg.execution_timeout,
                     task_timeout: cfg.task_timeout,
                     max_output_bytes: cfg.max_output_bytes,
+                    packages: cfg.packages.clone(),
                 },
                 cfg,
                 closing: AtomicBool::new(false),
@@ -369,7 +375,7 @@ impl Engine {
     pub fn validation_context(&self) -> validate::Context<'_> {
         validate::Context {
             regions: &self.inner.cfg.regions,
-            catalog: &validate::EmptyCatalog,
+            catalog: &self.inner.cfg.packages,
             max_tasks: self.inner.cfg.max_tasks,
             max_timeout: Duration::from_secs(24 * 3600),
         }
@@ -661,6 +667,7 @@ impl Engine {
             locations: &cfg.locations,
             node_region: cfg.node_region.as_deref(),
             blocked: None,
+            packages: &cfg.packages,
         }
     }
 

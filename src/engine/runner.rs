@@ -1,8 +1,17 @@
 //! Runs one execution: its tasks as a DAG (independent tasks concurrently), resolving
 //! `${{ … }}` references from finished tasks, with per-attempt timeouts, retries with
 //! backoff, and an overall deadline. Returns the final execution and its artifacts' bytes.
+//!
+//! A `uses: pkg:NAME@VERSION` task runs the installed package's tasks the same way, as one
+//! attempt of that task: its resolved `with:` are the package's `${{ inputs.KEY }}`, its
+//! outputs are the package (name, version, archive digest) and every package task's outputs
+//! by id, and the artifacts its tasks write are the execution's, named `TASK/SUBTASK`.
+//! Packages do not run packages.
 
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use futures::stream::{FuturesUnordered, StreamExt as _};
@@ -10,6 +19,7 @@ use jiff::Timestamp;
 use serde_json::{Map, Value};
 
 use super::actions::{self, ActionCtx, ActionEnv, ActionResult, ArtifactOut};
+use super::packages::{InstalledPackage, Packages};
 use crate::domain::actions::{Uses, parse_uses};
 use crate::domain::duration;
 use crate::domain::execution::{Attempt, Execution, ExecutionStatus, TaskStatus};
@@ -28,6 +38,8 @@ pub struct RunEnv {
     pub task_timeout: Duration,
     /// Largest outputs of one task, as JSON.
     pub max_output_bytes: usize,
+    /// Installed workflow packages.
+    pub packages: Packages,
 }
 
 /// A finished execution and the bytes of its artifacts.
@@ -46,6 +58,8 @@ struct TaskOutcome {
 struct Resolver<'a> {
     exec: &'a Execution,
     outputs: &'a HashMap<String, Map<String, Value>>,
+    /// The package inputs, when running a package.
+    inputs: Option<&'a Map<String, Value>>,
 }
 
 impl expr::Lookup for Resolver<'_> {
@@ -58,6 +72,20 @@ impl expr::Lookup for Resolver<'_> {
                 ContextValue::ManifestName => self.exec.manifest.name.clone(),
                 ContextValue::ManifestVersion => self.exec.manifest.version.clone(),
             })),
+            Reference::Input { key, path } => {
+                let inputs = self.inputs.ok_or_else(|| {
+                    format!(
+                        "inputs.{key}: inputs exist only in a workflow package, given by the \
+                         with: of the pkg: task that runs it"
+                    )
+                })?;
+                let value = inputs
+                    .get(key)
+                    .ok_or_else(|| format!("the package was given no input {key:?}"))?;
+                expr::descend(value, path)
+                    .cloned()
+                    .ok_or_else(|| format!("input {key} has nothing at {}", path.join(".")))
+            }
             Reference::TaskOutput { task, key, path } => {
                 let outputs = self
                     .outputs
@@ -100,11 +128,18 @@ fn failed_at_once(error: String) -> TaskOutcome {
     }
 }
 
+/// What a task runs.
+enum Runnable {
+    Builtin(&'static crate::domain::actions::ActionSpec),
+    Package(Arc<InstalledPackage>),
+}
+
 async fn run_task(
     task: Task,
     input: Map<String, Value>,
     exec: &Execution,
     env: &RunEnv,
+    in_package: bool,
 ) -> TaskOutcome {
     let max_attempts = task.retry.as_ref().map_or(1, |r| r.max_attempts.max(1));
     let timeout = task
@@ -112,11 +147,19 @@ async fn run_task(
         .as_deref()
         .and_then(|t| duration::parse(t).ok())
         .unwrap_or(env.task_timeout);
-    let spec = match parse_uses(&task.uses) {
-        Ok(Uses::Builtin(spec)) => spec,
-        Ok(Uses::Package { name, version }) => {
-            return failed_at_once(format!("package {name}@{version} is not in the catalog"));
+    let runnable = match parse_uses(&task.uses) {
+        Ok(Uses::Builtin(spec)) => Runnable::Builtin(spec),
+        Ok(Uses::Package { name, version }) if in_package => {
+            return failed_at_once(format!(
+                "pkg:{name}@{version}: a package's tasks cannot run another package"
+            ));
         }
+        Ok(Uses::Package { name, version }) => match env.packages.get(&name, &version) {
+            Some(p) => Runnable::Package(p),
+            None => {
+                return failed_at_once(format!("package {name}@{version} is not installed"));
+            }
+        },
         Err(e) => return failed_at_once(e.message),
     };
     let mut attempts = Vec::new();
@@ -130,7 +173,13 @@ async fn run_task(
             task: &task.id,
             attempt: number,
         };
-        let result = match tokio::time::timeout(timeout, actions::run(spec, &input, &ctx)).await {
+        let attempt = async {
+            match &runnable {
+                Runnable::Builtin(spec) => actions::run(spec, &input, &ctx).await,
+                Runnable::Package(p) => run_package(p, &task.id, &input, exec, env).await,
+            }
+        };
+        let result = match tokio::time::timeout(timeout, attempt).await {
             Ok(r) => r,
             Err(_) => Err(format!(
                 "attempt timed out after {}",
@@ -186,8 +235,77 @@ async fn run_task(
     }
 }
 
+/// Runs an installed package's tasks as one attempt of the task `task_id` of `exec`.
+fn run_package<'a>(
+    package: &'a InstalledPackage,
+    task_id: &'a str,
+    inputs: &'a Map<String, Value>,
+    exec: &'a Execution,
+    env: &'a RunEnv,
+) -> Pin<Box<dyn Future<Output = Result<ActionResult, String>> + Send + 'a>> {
+    Box::pin(async move {
+        let mut child = Execution::new(
+            exec.id.clone(),
+            exec.tenant.clone(),
+            package.manifest.clone(),
+            package.digest,
+            exec.canary,
+            exec.submitted_by.clone(),
+            exec.submitted_at,
+        );
+        // The package runs where the execution runs.
+        child.region = exec.region.clone();
+        let outcome = run_with(child, env, Some(inputs)).await;
+        let done = outcome.execution;
+        if done.status != ExecutionStatus::Succeeded {
+            return Err(format!(
+                "pkg:{}: {}",
+                package.reference(),
+                done.error.unwrap_or_else(|| "failed".into())
+            ));
+        }
+        let mut outputs = Map::new();
+        outputs.insert(
+            "package".into(),
+            serde_json::json!({
+                "name": package.name,
+                "version": package.version.to_string(),
+                "digest": package.digest,
+            }),
+        );
+        outputs.insert(
+            "tasks".into(),
+            Value::Object(
+                done.tasks
+                    .into_iter()
+                    .map(|t| (t.id, Value::Object(t.outputs)))
+                    .collect(),
+            ),
+        );
+        let artifacts = done
+            .artifacts
+            .into_iter()
+            .zip(outcome.artifacts)
+            .map(|(mut meta, (_, bytes))| {
+                meta.task = format!("{task_id}/{}", meta.task);
+                ArtifactOut { meta, bytes }
+            })
+            .collect();
+        Ok(ActionResult { outputs, artifacts })
+    })
+}
+
 /// Runs every task of a queued or running execution to a final status.
-pub async fn run(mut exec: Execution, env: &RunEnv) -> RunOutcome {
+pub async fn run(exec: Execution, env: &RunEnv) -> RunOutcome {
+    run_with(exec, env, None).await
+}
+
+/// Runs every task of `exec`; `inputs` are given when it is a package's run.
+async fn run_with(
+    mut exec: Execution,
+    env: &RunEnv,
+    inputs: Option<&Map<String, Value>>,
+) -> RunOutcome {
     let deps = validate::dependencies(&exec.manifest);
     let n = exec.manifest.tasks.len();
     let limit = exec
@@ -228,13 +346,14 @@ pub async fn run(mut exec: Execution, env: &RunEnv) -> RunOutcome {
                 &Resolver {
                     exec: &snapshot,
                     outputs: &outputs,
+                    inputs,
                 },
             );
             match resolved {
                 Ok(Value::Object(input)) => {
                     exec.tasks[i].status = TaskStatus::Running;
                     started.insert(i, Timestamp::now());
-                    let fut = run_task(task, input, &snapshot, env);
+                    let fut = run_task(task, input, &snapshot, env, inputs.is_some());
                     running.push(async move { (i, fut.await) });
                 }
                 Ok(_) | Err(_) => {

@@ -31,16 +31,66 @@ fn serve(s: &Site, data: &str, layout: &str, keys: &[&str], enforce: bool) -> (S
     (Server::start(&s.path().join(&config), port), tokens)
 }
 
-/// Sets the version of the hello package source.
+/// Sets the version of the hello package source: a package with two inputs, `who` and
+/// `where` (the storage location its artifact goes to).
 fn hello_version(s: &Site, version: &str, greeting: &str) {
     s.write(
         "src/hello/maestro.yaml",
         &format!(
-            "name: hello\nversion: \"{version}\"\nregion: eu-west\ntasks:\n  - id: greet\n    \
-             uses: builtin/echo\n    with:\n      message: hello\n"
+            r#"name: hello
+version: "{version}"
+region: eu-west
+tasks:
+  - id: greet
+    uses: builtin/echo
+    with:
+      message: "${{{{ inputs.who }}}}"
+  - id: save
+    uses: builtin/artifact
+    with:
+      name: greeting.txt
+      location: "${{{{ inputs.where }}}}"
+      content: "hello ${{{{ tasks.greet.outputs.message }}}}"
+"#
         ),
     );
     s.write("src/hello/files/greeting.txt", greeting);
+}
+
+/// A manifest of tenant acme that runs hello@VERSION writing to LOCATION.
+fn uses_hello(s: &Site, version: &str, location: &str) -> String {
+    let name = format!("uses-hello-{version}-{location}.yaml");
+    s.write(
+        &name,
+        &format!(
+            r#"name: uses-hello
+version: "1.0.0"
+region: eu-west
+tasks:
+  - id: hello
+    uses: pkg:hello@{version}
+    with: {{who: acme, where: {location}}}
+  - id: after
+    uses: builtin/echo
+    with: {{message: "${{{{ tasks.hello.outputs.tasks.greet.message }}}}"}}
+"#
+        ),
+    );
+    name
+}
+
+fn run(s: &Site, server: &Server, token: &str, file: &str) -> (i32, String) {
+    s.maestro(&[
+        "--output",
+        "json",
+        "run",
+        "-w",
+        file,
+        "--server",
+        &server.url,
+        "--token",
+        token,
+    ])
 }
 
 /// Builds hello VERSION (with GREETING) into OUT, and signs it with KEY if given.
@@ -193,9 +243,60 @@ fn enforcing_catalog_publishes_only_what_verifies_and_never_replaces_a_version()
     assert!(out.contains("package hello@1.0.0"), "{out}");
     assert!(!out.contains("installed:"), "{out}");
 
+    // Published is not installed: manifests cannot use it yet.
+    let manifest = uses_hello(&s, "1.0.0", "eu-bucket");
+    let (code, out) = run(&s, &server, &t.acme_operator, &manifest);
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("package \"hello@1.0.0\" is not in the catalog"),
+        "{out}"
+    );
+
     let (code, out) = cat(&s, &server, admin, &["install", "hello@1.0.0"]);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("installed: verified by token:admin"), "{out}");
+
+    // Installed, it runs: its inputs from the task, its artifact the execution's, the
+    // package's archive digest in the receipt.
+    let digest = out.split_whitespace().nth(3).unwrap().to_owned();
+    assert!(digest.starts_with("sha256:"), "{out}");
+    let ran_ok = |out: &str| {
+        let e: Value = serde_json::from_str(out).expect(out);
+        let e = &e["execution"];
+        assert_eq!(e["status"], "succeeded", "{e}");
+        assert_eq!(
+            e["tasks"][0]["outputs"]["package"]["digest"],
+            digest.as_str()
+        );
+        assert_eq!(e["tasks"][1]["outputs"]["message"], "acme");
+        assert_eq!(e["artifacts"][0]["task"], "hello/save");
+        assert_eq!(e["artifacts"][0]["region"], "eu-west");
+    };
+    let (code, out) = run(&s, &server, &t.acme_operator, &manifest);
+    assert_eq!(code, 0, "{out}");
+    ran_ok(&out);
+    // Where a package writes is decided at admission like the manifest's own tasks: acme
+    // may not write to the us-east bucket, even through a package.
+    let outside = uses_hello(&s, "1.0.0", "us-bucket");
+    let (code, out) = run(&s, &server, &t.acme_operator, &outside);
+    assert_eq!(code, 6, "{out}");
+    assert!(out.contains("hello/save"), "{out}");
+    // Exactly the package's inputs; only installed versions.
+    let (code, out) = run(
+        &s,
+        &server,
+        &t.acme_operator,
+        &uses_hello(&s, "1.1.0", "eu-bucket"),
+    );
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("installed versions: 1.0.0"), "{out}");
+    s.write("typo.yaml", &s.read(&manifest).replace("who:", "whom:"));
+    let (code, out) = run(&s, &server, &t.acme_operator, "typo.yaml");
+    assert_eq!(code, 3, "{out}");
+    assert!(
+        out.contains("unknown input for pkg:hello@1.0.0 (did you mean \"who\"?)"),
+        "{out}"
+    );
     let (code, out) = cat(&s, &server, admin, &["install", "hello@9.9.9"]);
     assert_eq!(code, 5, "{out}");
     assert!(
@@ -263,6 +364,13 @@ fn enforcing_catalog_publishes_only_what_verifies_and_never_replaces_a_version()
     assert_eq!(published[0]["verified"], true);
     assert_eq!(of_kind(&events, "package_installed").len(), 1);
     assert_eq!(of_kind(&events, "access_denied").len(), 2);
+
+    // After a restart the installed package runs again.
+    drop(server);
+    let (server, t) = serve(&s, "data", "root.layout", &["owner.pub"], true);
+    let (code, out) = run(&s, &server, &t.acme_operator, &manifest);
+    assert_eq!(code, 0, "{out}");
+    ran_ok(&out);
 }
 
 #[test]

@@ -39,7 +39,7 @@ func (p Problem) String() string {
 type Context struct {
 	// Regions of the appliance; empty accepts any well-formed region.
 	Regions []string
-	// Packages maps a catalog package name to its published versions.
+	// Packages maps a catalog package name to its installed versions.
 	Packages map[string][]string
 	// MaxTasks defaults to 256.
 	MaxTasks int
@@ -114,13 +114,16 @@ func ParseReference(body string) (Reference, error) {
 		return Reference{}, fmt.Errorf("invalid expression %s: write tasks.%s.outputs.KEY", rustDebug(body), parts[1])
 	case parts[0] == "tasks":
 		return Reference{}, fmt.Errorf("invalid expression %s: expected tasks.ID.outputs.KEY", rustDebug(body))
+	case len(parts) >= 2 && parts[0] == "inputs":
+		// A package input: resolved at run time from the with: of the pkg: task.
+		return Reference{Context: body}, nil
 	case len(parts) == 2 && ((parts[0] == "execution" && (parts[1] == "id" || parts[1] == "tenant" || parts[1] == "region")) ||
 		(parts[0] == "manifest" && (parts[1] == "name" || parts[1] == "version"))):
 		return Reference{Context: body}, nil
 	case parts[0] == "task" || parts[0] == "steps":
 		return Reference{}, fmt.Errorf("invalid expression %s: references start with \"tasks.\"", rustDebug(body))
 	}
-	return Reference{}, fmt.Errorf("invalid expression %s: expected tasks.ID.outputs.KEY, execution.id, execution.tenant, execution.region, manifest.name or manifest.version", rustDebug(body))
+	return Reference{}, fmt.Errorf("invalid expression %s: expected tasks.ID.outputs.KEY, inputs.KEY, execution.id, execution.tenant, execution.region, manifest.name or manifest.version", rustDebug(body))
 }
 
 type occurrence struct {
@@ -533,11 +536,11 @@ func (c *checker) semantics(tasks []taskView) [][]int {
 		if t.uses != nil && t.uses.Builtin == nil {
 			versions := c.ctx.Packages[t.uses.PackageName]
 			if !contains(versions, t.uses.PackageVersion) {
-				hint := "publish the package to the catalog first; `maestro package list` shows what is there"
+				hint := "publish and install the package first; `maestro package list` shows the catalog"
 				if len(versions) > 0 {
 					v := append([]string(nil), versions...)
 					sort.Strings(v)
-					hint = "published versions: " + strings.Join(v, ", ")
+					hint = "installed versions: " + strings.Join(v, ", ")
 				}
 				c.push("unknown_package", child(t.path, "uses"), fmt.Sprintf("package \"%s@%s\" is not in the catalog", t.uses.PackageName, t.uses.PackageVersion), hint)
 			}

@@ -305,7 +305,7 @@ fn input_types_are_checked_unless_resolved_later() {
 }
 
 #[test]
-fn packages_must_be_in_the_catalog() {
+fn packages_must_be_in_the_catalog_and_get_exactly_their_inputs() {
     struct One;
     impl Catalog for One {
         fn versions(&self, name: &str) -> Vec<semver::Version> {
@@ -315,11 +315,15 @@ fn packages_must_be_in_the_catalog() {
                 vec![]
             }
         }
+        fn inputs(&self, name: &str, _: &semver::Version) -> Option<BTreeSet<String>> {
+            (name == "notes").then(|| BTreeSet::from(["message".to_owned()]))
+        }
     }
     let ctx = Context {
         catalog: &One,
         ..Context::default()
     };
+    // HELLO's echo task passes `message`, the one input notes takes.
     let text = HELLO.replace("builtin/echo", "pkg:notes@1.0.0");
     assert!(load(&text, &ctx).is_ok());
     let text = HELLO.replace("builtin/echo", "pkg:notes@2.0.0");
@@ -327,8 +331,34 @@ fn packages_must_be_in_the_catalog() {
     assert_eq!(p[0].code, ProblemCode::UnknownPackage);
     assert_eq!(
         p[0].hint.as_deref(),
-        Some("published versions: 1.0.0, 1.1.0")
+        Some("installed versions: 1.0.0, 1.1.0")
     );
+    let text = HELLO
+        .replace("builtin/echo", "pkg:notes@1.0.0")
+        .replace("message:", "mesage:");
+    let p = load(&text, &ctx).unwrap_err();
+    let codes: Vec<_> = p.iter().map(|p| (p.code, p.path.as_str())).collect();
+    assert_eq!(
+        codes,
+        [
+            (ProblemCode::UnknownInput, "tasks[0].with.mesage"),
+            (ProblemCode::MissingInput, "tasks[0].with"),
+        ]
+    );
+    assert!(p[0].message.contains("did you mean \"message\""), "{p:?}");
+    assert_eq!(
+        p[1].message,
+        "missing input \"message\" for pkg:notes@1.0.0"
+    );
+}
+
+#[test]
+fn package_inputs_are_references() {
+    let text = HELLO.replace("message: hello", "message: \"${{ inputs.greeting.text }}\"");
+    assert!(problems(&text).is_empty());
+    let text = HELLO.replace("message: hello", "message: \"${{ input.greeting }}\"");
+    let p = problems(&text);
+    assert!(p[0].message.contains("inputs.KEY"), "{p:?}");
 }
 
 #[test]

@@ -19,11 +19,17 @@ fn env(dir: &std::path::Path) -> RunEnv {
         execution_timeout: Duration::from_secs(30),
         task_timeout: Duration::from_secs(10),
         max_output_bytes: 4096,
+        packages: Packages::default(),
     }
 }
 
 fn exec(yaml: &str) -> Execution {
-    let v = validate::load(yaml, &Context::default()).unwrap_or_else(|p| panic!("{p:#?}"));
+    exec_in(yaml, &Context::default())
+}
+
+/// A new execution of `yaml`, validated in `ctx`.
+fn exec_in(yaml: &str, ctx: &Context<'_>) -> Execution {
+    let v = validate::load(yaml, ctx).unwrap_or_else(|p| panic!("{p:#?}"));
     Execution::new(
         ExecutionId::generate(),
         TenantId::new("acme").unwrap(),
@@ -207,5 +213,87 @@ async fn oversized_outputs_fail() {
             .as_deref()
             .unwrap()
             .contains("limits.max_output_bytes")
+    );
+}
+
+const NOTES: &str = r#"
+name: notes
+version: "1.2.0"
+region: us-east
+tasks:
+  - {id: shout, uses: builtin/transform, with: {input: "${{ inputs.text }}", op: upper}}
+  - {id: save, uses: builtin/artifact, with: {name: "${{ inputs.name }}", location: eu, content: "${{ tasks.shout.outputs.value }} from ${{ manifest.name }}"}}
+"#;
+
+#[tokio::test]
+async fn a_package_runs_its_tasks_with_the_inputs_of_its_task() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(dir.path());
+    let notes = validate::load(NOTES, &Context::default()).unwrap();
+    let digest = Digest::of(b"archive");
+    env.packages.install(InstalledPackage::new(
+        "notes",
+        semver::Version::new(1, 2, 0),
+        digest,
+        notes.manifest,
+    ));
+    assert_eq!(
+        env.packages
+            .get("notes", &semver::Version::new(1, 2, 0))
+            .unwrap()
+            .inputs,
+        ["name".to_string(), "text".to_string()].into()
+    );
+    let ctx = Context {
+        catalog: &env.packages,
+        ..Context::default()
+    };
+    let yaml = r#"
+name: uses-notes
+version: "1.0.0"
+region: eu-west
+tasks:
+  - {id: greet, uses: builtin/echo, with: {message: hello}}
+  - {id: notes, uses: "pkg:notes@1.2.0", with: {text: "${{ tasks.greet.outputs.message }}", name: n.txt}, retry: {max_attempts: 2, backoff: 10ms}}
+  - {id: after, uses: builtin/echo, with: {message: "${{ tasks.notes.outputs.tasks.shout.value }}"}}
+"#;
+    let e = exec_in(yaml, &ctx);
+    let out = run(e, &env).await;
+    let e = &out.execution;
+    assert_eq!(e.status, ExecutionStatus::Succeeded, "{:?}", e.error);
+    let notes = &e.tasks[1];
+    assert_eq!(notes.attempts.len(), 1);
+    assert_eq!(
+        notes.outputs["package"]["digest"],
+        serde_json::json!(digest)
+    );
+    assert_eq!(notes.outputs["package"]["version"], "1.2.0");
+    assert_eq!(e.tasks[2].outputs["message"], "HELLO");
+    // The package's artifact is the execution's, in the execution's region.
+    assert_eq!(e.artifacts.len(), 1);
+    assert_eq!(e.artifacts[0].task, "notes/save");
+    assert_eq!(e.artifacts[0].region, "eu-west");
+    assert_eq!(out.artifacts[0].1, b"HELLO from notes");
+
+    // A failing package task fails the package task, with the package named; retries rerun it.
+    let broken = yaml.replace("text: \"${{ tasks.greet.outputs.message }}\"", "text: [1]");
+    let e = exec_in(&broken, &ctx);
+    let out = run(e, &env).await;
+    let failed = &out.execution.tasks[1];
+    assert_eq!(failed.status, TaskStatus::Failed);
+    assert_eq!(failed.attempts.len(), 2);
+    let error = failed.attempts[0].error.as_deref().unwrap();
+    assert!(
+        error.starts_with("pkg:notes@1.2.0: task \"shout\" failed:"),
+        "{error}"
+    );
+    assert_eq!(out.execution.tasks[2].status, TaskStatus::Skipped);
+
+    // Outside a package there are no inputs; an unknown package fails at once.
+    let out = go(&NOTES.replace("us-east", "eu-west")).await;
+    let error = out.execution.tasks[0].attempts[0].error.clone().unwrap();
+    assert!(
+        error.contains("inputs exist only in a workflow package"),
+        "{error}"
     );
 }

@@ -121,11 +121,14 @@ def parse_reference(body: str) -> TaskOutput | ContextRef:
         raise ValueError(f"invalid expression {rust_debug(body)}: expected tasks.ID.outputs.KEY")
     if len(parts) == 2 and (parts[0], parts[1]) in _CONTEXT:
         return ContextRef(body)
+    if len(parts) >= 2 and parts[0] == "inputs":
+        # A package input: resolved at run time from the with: of the pkg: task.
+        return ContextRef(body)
     if parts[0] in ("task", "steps"):
         raise ValueError(f'invalid expression {rust_debug(body)}: references start with "tasks."')
     raise ValueError(
-        f"invalid expression {rust_debug(body)}: expected tasks.ID.outputs.KEY, execution.id, "
-        "execution.tenant, execution.region, manifest.name or manifest.version"
+        f"invalid expression {rust_debug(body)}: expected tasks.ID.outputs.KEY, inputs.KEY, "
+        "execution.id, execution.tenant, execution.region, manifest.name or manifest.version"
     )
 
 
@@ -498,9 +501,9 @@ class _Checker:
                 versions = self.ctx.packages.get(t.uses.name, [])
                 if t.uses.version not in versions:
                     hint = (
-                        "publish the package to the catalog first; `maestro package list` shows what is there"
+                        "publish and install the package first; `maestro package list` shows the catalog"
                         if not versions
-                        else f"published versions: {', '.join(sorted(versions))}"
+                        else f"installed versions: {', '.join(sorted(versions))}"
                     )
                     self.push(
                         "unknown_package",
