@@ -1,6 +1,7 @@
 //! Fuzzes the checked archive reader: any bytes are read to the end or refused with an
 //! error, never a panic, and nothing unsafe is ever handed out. The same bytes as a package
-//! or policy-bundle archive are opened or refused, never a panic.
+//! or policy-bundle archive are opened or refused, and as a release sent to the catalog
+//! (`POST /api/v1/catalog`) read or refused, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,5 +24,14 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(opened) = maestro::app::package::open(data) {
         assert!(opened.meta.check().is_ok());
         assert_eq!(opened.files.len(), opened.meta.files.len());
+    }
+    if let Ok(release) = maestro::app::package::Release::from_tar(data) {
+        let (name, _) = release.archive().expect("a read release holds one archive");
+        assert!(!name.contains('/'));
+        let again = release.to_tar().expect("a read release writes back");
+        assert_eq!(
+            maestro::app::package::Release::from_tar(&again).expect("and reads again"),
+            release
+        );
     }
 });
