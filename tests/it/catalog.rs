@@ -412,9 +412,18 @@ fn permissive_catalog_records_failures_and_installation_verifies_again() {
     assert_eq!(last.last().unwrap()["action"], "install");
     drop(server);
 
-    // An expired layout: the release no longer verifies.
+    // An expired layout: the release no longer verifies, to install or to publish.
     let (server, t) = serve(&s, "data", "expired.layout", &["owner.pub"], true);
     let (code, out) = cat(&s, &server, &t.admin, &["install", "hello@1.0.0"]);
+    assert_eq!(code, 4, "{out}");
+    assert!(out.contains("expired"), "{out}");
+    release(&s, "1.2.0", "hello\n", "dist", Some("signer.pem"));
+    let (code, out) = cat(
+        &s,
+        &server,
+        &t.admin,
+        &["publish", "dist/hello-1.2.0/hello-1.2.0.mpkg"],
+    );
     assert_eq!(code, 4, "{out}");
     assert!(out.contains("expired"), "{out}");
     drop(server);

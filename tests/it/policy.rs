@@ -2,7 +2,8 @@
 //! over every shipped policy give identical results in regorus (the VM the appliance decides
 //! with, and the interpreter's whole package document) and in OPA. The generator is seeded,
 //! so a failure reproduces; it covers every branch the policies have (members, other
-//! tenants, appliance admins, auditors with and without grants, every role and action, tasks
+//! tenants, appliance admins, auditors with and without grants, every role and action, the
+//! shared catalog, tasks
 //! of every kind, allow-listed and foreign hosts and ports, known and unknown locations,
 //! regions in and out of the allowed set) plus values the policies never expect.
 
@@ -82,13 +83,13 @@ fn actor(rng: &mut StdRng) -> Value {
 fn isolation(rng: &mut StdRng) -> Value {
     json!({
         "actor": actor(rng),
-        "action": pick(rng, &["read", "run", "audit", "delete", ""]),
+        "action": pick(rng, &["read", "run", "audit", "publish", "delete", ""]),
         "subject": {
             "tenant": tenant(rng),
-            "kind": pick(rng, &["execution", "executions", "receipt", "decision", "audit"]),
+            "kind": pick(rng, &["execution", "executions", "receipt", "decision", "audit", "catalog"]),
             "id": pick(rng, &[json!("ex_01hx"), json!(null), json!("../../etc/passwd")]),
         },
-        "route": pick(rng, &["GET /api/v1/executions/{id}", "POST /api/v1/executions", "GET /api/v1/audit"]),
+        "route": pick(rng, &["GET /api/v1/executions/{id}", "POST /api/v1/executions", "GET /api/v1/audit", "POST /api/v1/catalog"]),
     })
 }
 
