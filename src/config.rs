@@ -407,8 +407,9 @@ impl Default for Features {
 pub struct PolicyConfig {
     /// A directory of `.rego` files (and `data.json`) replacing the embedded policies.
     pub dir: Option<PathBuf>,
-    /// A signed policy bundle (`NAME-VERSION.mbundle` in its release directory) replacing
-    /// the embedded policies; verified under `supply_chain` before it becomes active.
+    /// A signed policy bundle (`NAME-VERSION.mbundle` in its release directory, or
+    /// `catalog:NAME@VERSION` for one installed in the catalog) replacing the embedded
+    /// policies; verified under `supply_chain` before it becomes active, at every start.
     pub bundle: Option<PathBuf>,
     /// Longest one policy evaluation may run.
     pub max_eval_time: String,

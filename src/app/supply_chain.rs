@@ -1,7 +1,8 @@
 //! The supply chain at start: the keys trusted to sign the in-toto layout (every change of
-//! that set is audited), the layout itself, and the admission of a signed policy bundle:
-//! verified under the layout before it may become active — refused with
-//! `features.intoto_verify_enforce`, used with an audited warning without it.
+//! that set is audited), the layout itself, and the admission of a signed policy bundle (a
+//! release directory, or one installed in the catalog): verified under the layout before it
+//! may become active — refused with `features.intoto_verify_enforce`, used with an audited
+//! warning without it.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -101,15 +102,8 @@ impl Trust {
         }
     }
 
-    /// Verifies a release directory. The layout must be signed by at least one trusted key;
-    /// every trusted key that signed it must verify.
-    pub fn verify(&self, archive: &Path, kind: Kind) -> Result<Report, String> {
-        let keys = self.signing_keys();
-        package::verify(archive, kind, &self.layout, &keys, jiff::Timestamp::now())
-            .map_err(|e| e.to_string())
-    }
-
-    /// Verifies a release held in memory (published to the catalog), like [`Trust::verify`].
+    /// Verifies a release (its files in memory) now. The layout must be signed by at least
+    /// one trusted key; every trusted key that signed it must verify.
     pub fn verify_release(&self, release: &Release, archive: &str, kind: Kind) -> Report {
         package::verify_release(
             release,
@@ -133,30 +127,72 @@ pub struct AdmittedBundle {
     pub verified: bool,
 }
 
-/// Verifies and opens the signed policy bundle at `archive`. When it does not verify, an
-/// audit event says why, and with `intoto_verify_enforce` nothing is activated.
+/// Where a policy bundle comes from: `policy.bundle` is a release directory's archive, or
+/// `catalog:NAME@VERSION`, a bundle installed in the catalog.
+pub const CATALOG_PREFIX: &str = "catalog:";
+
+/// Reads the release `policy.bundle` names: (release, archive file name, where it is).
+fn bundle_release(store: &Store, bundle: &Path) -> Result<(Release, String, String), AppError> {
+    let text = bundle.to_string_lossy();
+    let Some(reference) = text.strip_prefix(CATALOG_PREFIX) else {
+        let release = Release::from_dir(bundle)
+            .map_err(|e| AppError::Other(format!("policy.bundle: {e}")))?;
+        let name = bundle
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        return Ok((release, name, bundle.display().to_string()));
+    };
+    let (name, version) = reference.split_once('@').ok_or_else(|| {
+        AppError::Other(format!(
+            "policy.bundle {text:?}: write {CATALOG_PREFIX}NAME@VERSION"
+        ))
+    })?;
+    let read = store.read()?;
+    let entry = read
+        .catalog_entry(Kind::PolicyBundle, name, version)?
+        .filter(|e| e.installed.is_some())
+        .ok_or_else(|| {
+            AppError::Other(format!(
+                "policy.bundle {text:?}: no policy bundle {name}@{version} is installed in the \
+                 catalog (maestro bundle publish, then maestro bundle install)"
+            ))
+        })?;
+    let tar = read
+        .catalog_release(Kind::PolicyBundle, name, version)?
+        .ok_or_else(|| {
+            AppError::Other(format!("policy.bundle {text:?}: its release is missing"))
+        })?;
+    let release = Release::from_tar(&tar)
+        .map_err(|e| AppError::Other(format!("policy.bundle {text:?}: {e}")))?;
+    Ok((release, entry.archive_name(), "catalog".to_owned()))
+}
+
+/// Verifies and opens the signed policy bundle `policy.bundle` names (a release directory's
+/// archive, or an installed catalog bundle). When it does not verify, an audit event says
+/// why, and with `intoto_verify_enforce` nothing is activated.
 pub fn admit_bundle(
     config: &Config,
     store: &Store,
     trust: Result<&Trust, &String>,
-    archive: &Path,
+    bundle: &Path,
 ) -> Result<AdmittedBundle, AppError> {
     let enforce = config.features.intoto_verify_enforce;
+    let (release, archive, place) = bundle_release(store, bundle)?;
     let (verified, failures, reference) = match trust {
-        Ok(trust) => match trust.verify(archive, Kind::PolicyBundle) {
-            Ok(report) => (
+        Ok(trust) => {
+            let report = trust.verify_release(&release, &archive, Kind::PolicyBundle);
+            (
                 report.valid,
                 report.failures(),
                 report.package.as_ref().map(|p| p.reference()),
-            ),
-            Err(e) => (false, vec![e], None),
-        },
+            )
+        }
         Err(why) => (false, vec![why.clone()], None),
     };
     let label = format!(
-        "{} ({})",
-        reference.as_deref().unwrap_or("policy bundle"),
-        archive.display()
+        "{} ({place})",
+        reference.as_deref().unwrap_or("policy bundle")
     );
     if !verified {
         store.write(|w| {
@@ -164,7 +200,8 @@ pub fn admit_bundle(
                 AuditKind::SupplyChainUnverified,
                 serde_json::json!({
                     "kind": Kind::PolicyBundle,
-                    "archive": archive.display().to_string(),
+                    "action": "activate",
+                    "archive": bundle.display().to_string(),
                     "package": reference,
                     "failures": failures,
                     "refused": enforce,
@@ -181,10 +218,13 @@ pub fn admit_bundle(
         }
         tracing::warn!(bundle = %label, ?failures, "policy bundle does not verify; activating it because intoto_verify_enforce is off");
     }
-    let bytes = std::fs::read(archive)
-        .map_err(|e| AppError::Other(format!("policy.bundle: {}: {e}", archive.display())))?;
-    let opened = package::open(&bytes)
-        .map_err(|e| AppError::Other(format!("policy.bundle: {}: {e}", archive.display())))?;
+    let bytes = release.files.get(&archive).ok_or_else(|| {
+        AppError::Other(format!(
+            "policy.bundle {label}: the release does not hold {archive}"
+        ))
+    })?;
+    let opened =
+        package::open(bytes).map_err(|e| AppError::Other(format!("policy.bundle {label}: {e}")))?;
     let bundle = PolicyBundle::from_files(&opened.files)?;
     if opened.meta.policy_digest != Some(bundle.digest()) {
         return Err(AppError::Other(format!(

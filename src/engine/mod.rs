@@ -221,6 +221,8 @@ struct Inner {
     next_waiter: AtomicU64,
     runners: Arc<Semaphore>,
     jobs: Mutex<tokio::task::JoinSet<()>>,
+    /// The dispatcher task, awaited at shutdown (it holds the engine, and so the store).
+    dispatcher: Mutex<Option<tokio::task::JoinHandle<()>>>,
     run_env: RunEnv,
     closing: AtomicBool,
     /// What open residency violations block (read at admission when enforcing).
@@ -315,6 +317,7 @@ impl Engine {
                 next_waiter: AtomicU64::new(0),
                 runners: Arc::new(Semaphore::new(cfg.runners)),
                 jobs: Mutex::new(tokio::task::JoinSet::new()),
+                dispatcher: Mutex::new(None),
                 run_env: RunEnv {
                     actions,
                     execution_timeout: cfg.execution_timeout,
@@ -329,7 +332,8 @@ impl Engine {
             }),
         };
         let recovery = engine.recover().await?;
-        tokio::spawn(engine.clone().dispatch());
+        let dispatcher = tokio::spawn(engine.clone().dispatch());
+        *engine.inner.dispatcher.lock() = Some(dispatcher);
         Ok((engine, recovery))
     }
 
@@ -827,6 +831,10 @@ impl Engine {
             ),
         }
         inner.runners.close();
+        let dispatcher = inner.dispatcher.lock().take();
+        if let Some(d) = dispatcher {
+            let _ = d.await;
+        }
         let mut jobs = std::mem::take(&mut *inner.jobs.lock());
         jobs.abort_all();
         while jobs.join_next().await.is_some() {}

@@ -353,7 +353,7 @@ fn bad_sources_are_refused_with_the_reason() {
 /// Starts an appliance whose policies come from a signed bundle release.
 async fn start_appliance(
     data: &Path,
-    bundle: PathBuf,
+    bundle: Option<PathBuf>,
     layout: PathBuf,
     keys: Vec<PathBuf>,
     enforce: bool,
@@ -368,7 +368,7 @@ async fn start_appliance(
         &Default::default(),
     )
     .unwrap();
-    config.policy.bundle = Some(bundle);
+    config.policy.bundle = bundle;
     config.supply_chain.layout = Some(layout);
     config.supply_chain.layout_keys = keys;
     config.features.intoto_verify_enforce = enforce;
@@ -387,7 +387,7 @@ async fn start_with_bundle(
     let keys = keys.iter().map(|k| s.path().join(k)).collect();
     start_appliance(
         &s.path().join(data),
-        s.path().join(bundle),
+        Some(s.path().join(bundle)),
         s.path().join("root.layout"),
         keys,
         enforce,
@@ -498,6 +498,74 @@ async fn a_policy_bundle_becomes_active_only_after_verification() {
     assert_eq!(rotations[1].1["added"].as_array().unwrap().len(), 1);
     // The same policies, so the same digest: no new activation.
     assert_eq!(app.engine.policies().digest(), digest);
+    app.engine.shutdown(std::time::Duration::from_secs(5)).await;
+    drop(app);
+
+    // From the catalog: published and installed, then named `catalog:NAME@VERSION`; it is
+    // verified again when it becomes active.
+    let keys = vec![s.path().join("owner.pub")];
+    let layout = s.path().join("root.layout");
+    let data = s.path().join("catalog-data");
+    let app = start_appliance(&data, None, layout.clone(), keys.clone(), true)
+        .await
+        .unwrap();
+    let release = maestro::app::package::Release::from_dir(&s.path().join(signed)).unwrap();
+    let admin = maestro::domain::actor::Actor::system();
+    app.publish(&admin, &release.to_tar().unwrap()).unwrap();
+    app.engine.shutdown(std::time::Duration::from_secs(5)).await;
+    drop(app);
+    let from_catalog = Some(PathBuf::from("catalog:baseline@1.0.0"));
+    let err = start_appliance(
+        &data,
+        from_catalog.clone(),
+        layout.clone(),
+        keys.clone(),
+        true,
+    )
+    .await
+    .err()
+    .unwrap();
+    assert!(
+        err.contains("no policy bundle baseline@1.0.0 is installed"),
+        "{err}"
+    );
+    let app = start_appliance(&data, None, layout.clone(), keys.clone(), true)
+        .await
+        .unwrap();
+    app.install(
+        &admin,
+        maestro::domain::package::Kind::PolicyBundle,
+        "baseline",
+        "1.0.0",
+    )
+    .unwrap();
+    app.engine.shutdown(std::time::Duration::from_secs(5)).await;
+    drop(app);
+    // Enforcing, it starts only if it verifies (the same policies as embedded, so the same
+    // digest and no new activation); with a key that did not sign the layout it is refused.
+    let intruder = vec![s.path().join("intruder.pub")];
+    let err = start_appliance(&data, from_catalog.clone(), layout.clone(), intruder, true)
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        err.contains("policy.bundle baseline@1.0.0 (catalog) does not verify"),
+        "{err}"
+    );
+    let app = start_appliance(&data, from_catalog, layout, keys, true)
+        .await
+        .unwrap();
+    let unverified: Vec<_> = audit(&app)
+        .into_iter()
+        .filter(|(k, _)| k == "supply_chain_unverified")
+        .collect();
+    assert_eq!(
+        unverified.len(),
+        1,
+        "only the intruder's start: {unverified:?}"
+    );
+    assert_eq!(unverified[0].1["action"], "activate");
+    assert_eq!(app.engine.policies().digest(), digest);
 }
 
 #[tokio::test]
@@ -506,7 +574,7 @@ async fn the_shipped_policy_bundle_verifies_and_holds_the_embedded_policies() {
     let dir = tempfile::tempdir().unwrap();
     let app = start_appliance(
         dir.path(),
-        root.join("baseline-1.0.0/baseline-1.0.0.mbundle"),
+        Some(root.join("baseline-1.0.0/baseline-1.0.0.mbundle")),
         root.join("root.layout"),
         vec![root.join("keys/owner.pub")],
         true,
