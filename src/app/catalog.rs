@@ -99,8 +99,15 @@ impl App {
         let (archive, kind) = release
             .archive()
             .map_err(|e| CatalogError::Invalid(e.to_string()))?;
-        let opened = open(&release.files[archive])
-            .map_err(|e| CatalogError::Invalid(format!("{archive}: {e}")))?;
+        let opened = match open(&release.files[archive]) {
+            Ok(o) => o,
+            Err(e) => {
+                // A tampered or broken archive: refused in every mode, and audited.
+                let why = format!("{archive}: {e}");
+                self.audit_unverified("publish", actor, kind, archive, &[why.clone()], true)?;
+                return Err(CatalogError::Invalid(why));
+            }
+        };
         let meta = opened.meta;
         let (verified, failures) = self.verify_release(&release, archive, kind);
         let reference = meta.reference();
@@ -198,6 +205,32 @@ impl App {
         Ok(entry)
     }
 
+    /// Records a `supply_chain_unverified` audit event.
+    fn audit_unverified(
+        &self,
+        action: &str,
+        actor: &Actor,
+        kind: Kind,
+        reference: &str,
+        failures: &[String],
+        refused: bool,
+    ) -> Result<(), StoreError> {
+        self.engine.store().write(|w| {
+            let mut e = NewAuditEvent::system(
+                AuditKind::SupplyChainUnverified,
+                json!({
+                    "action": action,
+                    "kind": kind,
+                    "package": reference,
+                    "failures": failures,
+                    "refused": refused,
+                }),
+            );
+            e.actor = actor.subject.clone();
+            w.append_audit(e).map(|_| ())
+        })
+    }
+
     /// Whether a release verifies under the configured layout, and what failed.
     fn verify_release(&self, release: &Release, archive: &str, kind: Kind) -> (bool, Vec<String>) {
         match &self.supply_chain {
@@ -223,20 +256,7 @@ impl App {
             return Ok(());
         }
         let enforce = self.config.features.intoto_verify_enforce;
-        self.engine.store().write(|w| {
-            let mut e = NewAuditEvent::system(
-                AuditKind::SupplyChainUnverified,
-                json!({
-                    "action": action,
-                    "kind": kind,
-                    "package": reference,
-                    "failures": failures,
-                    "refused": enforce,
-                }),
-            );
-            e.actor = actor.subject.clone();
-            w.append_audit(e).map(|_| ())
-        })?;
+        self.audit_unverified(action, actor, kind, reference, failures, enforce)?;
         if enforce {
             return Err(CatalogError::Unverified {
                 reference: reference.to_owned(),

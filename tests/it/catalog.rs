@@ -393,10 +393,17 @@ fn permissive_catalog_records_failures_and_installation_verifies_again() {
     assert!(out.contains("link not found: step \"sign\""), "{out}");
     let (code, out) = cat(&s, &server, &admin, &["publish", PKG]);
     assert_eq!(code, 0, "{out}");
+    // An archive that cannot be read is refused even here, and audited.
+    std::fs::create_dir_all(s.path().join("broken")).unwrap();
+    s.write("broken/hello-9.0.0.mpkg", "not an archive");
+    let (code, out) = cat(&s, &server, &admin, &["publish", "broken/hello-9.0.0.mpkg"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("hello-9.0.0.mpkg: archive:"), "{out}");
     let events = audit(&server, &admin);
     let unverified = of_kind(&events, "supply_chain_unverified");
-    assert_eq!(unverified.len(), 1);
+    assert_eq!(unverified.len(), 2);
     assert_eq!(unverified[0]["refused"], false);
+    assert_eq!(unverified[1]["refused"], true);
     assert_eq!(of_kind(&events, "package_published").len(), 2);
     drop(server);
 
