@@ -104,7 +104,14 @@ impl App {
             Err(e) => {
                 // A tampered or broken archive: refused in every mode, and audited.
                 let why = format!("{archive}: {e}");
-                self.audit_unverified("publish", actor, kind, archive, &[why.clone()], true)?;
+                self.audit_unverified(
+                    "publish",
+                    actor,
+                    kind,
+                    archive,
+                    std::slice::from_ref(&why),
+                    true,
+                )?;
                 return Err(CatalogError::Invalid(why));
             }
         };
