@@ -16,6 +16,7 @@ use serde_json::json;
 
 use super::App;
 use super::package::{Release, open};
+use super::supply_chain::Trust;
 use crate::domain::actor::Actor;
 use crate::domain::audit::{AuditKind, NewAuditEvent};
 use crate::domain::ids::Digest;
@@ -116,34 +117,37 @@ impl App {
             }
         };
         let meta = opened.meta;
-        let (verified, failures) = self.verify_release(&release, archive, kind);
         let reference = meta.reference();
-        self.refuse_unverified("publish", actor, kind, &reference, verified, &failures)?;
         let digest = Digest::of(&release.files[archive]);
         let store = self.engine.store();
-        if let Some(existing) = store
-            .read()?
-            .catalog_entry(kind, &meta.name, &meta.version)?
-        {
-            return if existing.digest == digest {
-                Ok(Published {
-                    entry: existing,
+        let existing = |store: &crate::store::Store| -> Result<Option<Published>, CatalogError> {
+            match store
+                .read()?
+                .catalog_entry(kind, &meta.name, &meta.version)?
+            {
+                None => Ok(None),
+                Some(e) if e.digest == digest => Ok(Some(Published {
+                    entry: e,
                     created: false,
-                })
-            } else {
-                Err(CatalogError::Conflict(format!(
+                })),
+                Some(e) => Err(CatalogError::Conflict(format!(
                     "{reference} is published with archive digest {}; this archive has {digest}. \
                      A published version is never replaced: publish a new version",
-                    existing.digest
-                )))
-            };
+                    e.digest
+                ))),
+            }
+        };
+        if let Some(done) = existing(store)? {
+            return Ok(done);
         }
+        let (verified, failures) = self.verify_release(&release, archive, kind);
+        self.refuse_unverified("publish", actor, kind, &reference, verified, &failures)?;
         let entry = CatalogEntry {
             kind,
-            name: meta.name,
-            version: meta.version,
+            name: meta.name.clone(),
+            version: meta.version.clone(),
             digest,
-            files: meta.files,
+            files: meta.files.clone(),
             policy_digest: meta.policy_digest,
             release: release
                 .files
@@ -161,11 +165,18 @@ impl App {
         let stored = release
             .to_tar()
             .map_err(|e| CatalogError::Invalid(e.to_string()))?;
-        store.write(|w| {
+        let written = store.write(|w| {
             w.put_catalog(&entry, Some(&stored))?;
             w.append_audit(event(AuditKind::PackagePublished, actor, &entry, verified))
                 .map(|_| ())
-        })?;
+        });
+        if let Err(e) = written {
+            // Published meanwhile by another request: answer as if it had come first.
+            return match existing(store)? {
+                Some(done) => Ok(done),
+                None => Err(e.into()),
+            };
+        }
         tracing::info!(package = %reference, %digest, verified, "published into the catalog");
         Ok(Published {
             entry,
@@ -188,12 +199,24 @@ impl App {
             .map_err(|e| CatalogError::Invalid(format!("stored release: {e}")))?;
         let archive = entry.archive_name();
         let runnable = match kind {
-            Kind::WorkflowPackage => Some(load_package(&entry, &release)?),
+            Kind::WorkflowPackage => Some(load_package(
+                &entry,
+                &release,
+                self.engine.config().max_tasks,
+            )?),
             Kind::PolicyBundle => None,
         };
         let (verified, failures) = self.verify_release(&release, &archive, kind);
         let reference = entry.reference();
-        self.refuse_unverified("install", actor, kind, &reference, verified, &failures)?;
+        if let Err(refused) =
+            self.refuse_unverified("install", actor, kind, &reference, verified, &failures)
+        {
+            // What no longer verifies no longer runs.
+            if let Some(p) = &runnable {
+                self.engine.config().packages.remove(&p.name, &p.version);
+            }
+            return Err(refused);
+        }
         entry.installed = Some(Verdict {
             at: jiff::Timestamp::now(),
             by: actor.subject.clone(),
@@ -280,35 +303,78 @@ impl App {
     }
 }
 
-/// Every installed workflow package of the store, loaded for the engine. One that cannot be
-/// loaded any more is left out, with an error in the log (runs that use it are refused as
-/// not installed).
-pub fn installed_packages(store: &Store) -> Result<Packages, StoreError> {
+/// Every installed workflow package of the store, verified again and loaded for the
+/// engine. One that no longer verifies is audited and, with `intoto_verify_enforce`, left
+/// out; one that cannot be loaded any more is left out with an error in the log. Runs that
+/// use a package left out are refused as not installed.
+pub fn installed_packages(
+    store: &Store,
+    trust: Result<&Trust, &String>,
+    enforce: bool,
+    max_tasks: usize,
+) -> Result<Packages, StoreError> {
     let packages = Packages::default();
     let read = store.read()?;
     for entry in read.catalog()? {
         if entry.kind != Kind::WorkflowPackage || entry.installed.is_none() {
             continue;
         }
-        let loaded = read
+        let release = read
             .catalog_release(entry.kind, &entry.name, &entry.version)?
             .ok_or_else(|| CatalogError::NotFound("its release is missing".into()))
             .and_then(|tar| {
                 Release::from_tar(&tar).map_err(|e| CatalogError::Invalid(e.to_string()))
-            })
-            .and_then(|release| load_package(&entry, &release));
+            });
+        let loaded = release.and_then(|release| {
+            let (verified, failures) = match trust {
+                Ok(t) => {
+                    let report = t.verify_release(&release, &entry.archive_name(), entry.kind);
+                    (report.valid, report.failures())
+                }
+                Err(why) => (false, vec![why.clone()]),
+            };
+            if !verified {
+                store.write(|w| {
+                    w.append_audit(NewAuditEvent::system(
+                        AuditKind::SupplyChainUnverified,
+                        json!({
+                            "action": "load",
+                            "kind": entry.kind,
+                            "package": entry.reference(),
+                            "failures": failures,
+                            "refused": enforce,
+                        }),
+                    ))
+                    .map(|_| ())
+                })?;
+                if enforce {
+                    return Err(CatalogError::Unverified {
+                        reference: entry.reference(),
+                        failures,
+                    });
+                }
+                tracing::warn!(package = %entry.reference(), ?failures, "an installed package does not verify; it stays usable because intoto_verify_enforce is off");
+            }
+            load_package(&entry, &release, max_tasks)
+        });
         match loaded {
             Ok(p) => packages.install(p),
+            Err(CatalogError::Store(e)) => return Err(e),
             Err(e) => {
-                tracing::error!(package = %entry.reference(), error = %e, "an installed package could not be loaded");
+                tracing::error!(package = %entry.reference(), error = %e, "an installed package is left out");
             }
         }
     }
     Ok(packages)
 }
 
-/// The runnable form of a workflow package's release: its `maestro.yaml`, valid.
-fn load_package(entry: &CatalogEntry, release: &Release) -> Result<InstalledPackage, CatalogError> {
+/// The runnable form of a workflow package's release: its `maestro.yaml`, valid, with at
+/// most `max_tasks` tasks (its region is not checked: a package runs in the execution's).
+fn load_package(
+    entry: &CatalogEntry,
+    release: &Release,
+    max_tasks: usize,
+) -> Result<InstalledPackage, CatalogError> {
     let invalid = |m: String| CatalogError::Invalid(format!("{}: {m}", entry.reference()));
     let archive = release.files.get(&entry.archive_name()).ok_or_else(|| {
         invalid(format!(
@@ -326,7 +392,11 @@ fn load_package(entry: &CatalogEntry, release: &Release) -> Result<InstalledPack
                 "{FILES_DIR}{MANIFEST_FILE} is missing or not UTF-8"
             ))
         })?;
-    let valid = validate::load(text, &validate::Context::default()).map_err(|problems| {
+    let ctx = validate::Context {
+        max_tasks,
+        ..validate::Context::default()
+    };
+    let valid = validate::load(text, &ctx).map_err(|problems| {
         invalid(format!(
             "{FILES_DIR}{MANIFEST_FILE}: {}",
             problems

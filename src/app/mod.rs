@@ -209,7 +209,12 @@ impl App {
         let trust = supply_chain::trust(&config, keys);
         let policies = Arc::new(Self::load_policies(&config, &store, trust.as_ref())?);
         let mut engine_config = EngineConfig::from_config(&config).map_err(AppError::Other)?;
-        engine_config.packages = catalog::installed_packages(&store)?;
+        engine_config.packages = catalog::installed_packages(
+            &store,
+            trust.as_ref(),
+            config.features.intoto_verify_enforce,
+            engine_config.max_tasks,
+        )?;
         let signing = Signing {
             appliance: Arc::new(key),
             tenant_keys,

@@ -83,6 +83,11 @@ impl Packages {
         );
     }
 
+    /// Removes a package (its installation no longer verifies).
+    pub fn remove(&self, name: &str, version: &semver::Version) {
+        self.0.write().remove(&(name.to_owned(), version.clone()));
+    }
+
     /// An installed package.
     pub fn get(&self, name: &str, version: &semver::Version) -> Option<Arc<InstalledPackage>> {
         self.0

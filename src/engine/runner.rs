@@ -139,8 +139,13 @@ async fn run_task(
     input: Map<String, Value>,
     exec: &Execution,
     env: &RunEnv,
-    in_package: bool,
+    package_task: Option<&str>,
 ) -> TaskOutcome {
+    // Inside a package, actions see the task as `TASK/SUBTASK` (work directories, artifacts).
+    let label = match package_task {
+        Some(p) => format!("{p}/{}", task.id),
+        None => task.id.clone(),
+    };
     let max_attempts = task.retry.as_ref().map_or(1, |r| r.max_attempts.max(1));
     let timeout = task
         .timeout
@@ -149,7 +154,7 @@ async fn run_task(
         .unwrap_or(env.task_timeout);
     let runnable = match parse_uses(&task.uses) {
         Ok(Uses::Builtin(spec)) => Runnable::Builtin(spec),
-        Ok(Uses::Package { name, version }) if in_package => {
+        Ok(Uses::Package { name, version }) if package_task.is_some() => {
             return failed_at_once(format!(
                 "pkg:{name}@{version}: a package's tasks cannot run another package"
             ));
@@ -170,7 +175,7 @@ async fn run_task(
             env: &env.actions,
             execution: &exec.id,
             tenant: &exec.tenant,
-            task: &task.id,
+            task: &label,
             attempt: number,
         };
         let attempt = async {
@@ -255,7 +260,7 @@ fn run_package<'a>(
         );
         // The package runs where the execution runs.
         child.region = exec.region.clone();
-        let outcome = run_with(child, env, Some(inputs)).await;
+        let outcome = run_with(child, env, Some((task_id, inputs))).await;
         let done = outcome.execution;
         if done.status != ExecutionStatus::Succeeded {
             return Err(format!(
@@ -286,10 +291,7 @@ fn run_package<'a>(
             .artifacts
             .into_iter()
             .zip(outcome.artifacts)
-            .map(|(mut meta, (_, bytes))| {
-                meta.task = format!("{task_id}/{}", meta.task);
-                ArtifactOut { meta, bytes }
-            })
+            .map(|(meta, (_, bytes))| ArtifactOut { meta, bytes })
             .collect();
         Ok(ActionResult { outputs, artifacts })
     })
@@ -300,12 +302,14 @@ pub async fn run(exec: Execution, env: &RunEnv) -> RunOutcome {
     run_with(exec, env, None).await
 }
 
-/// Runs every task of `exec`; `inputs` are given when it is a package's run.
+/// Runs every task of `exec`; `package` is the task that runs it and its inputs, when it is
+/// a package's run.
 async fn run_with(
     mut exec: Execution,
     env: &RunEnv,
-    inputs: Option<&Map<String, Value>>,
+    package: Option<(&str, &Map<String, Value>)>,
 ) -> RunOutcome {
+    let inputs = package.map(|(_, i)| i);
     let deps = validate::dependencies(&exec.manifest);
     let n = exec.manifest.tasks.len();
     let limit = exec
@@ -353,7 +357,7 @@ async fn run_with(
                 Ok(Value::Object(input)) => {
                     exec.tasks[i].status = TaskStatus::Running;
                     started.insert(i, Timestamp::now());
-                    let fut = run_task(task, input, &snapshot, env, inputs.is_some());
+                    let fut = run_task(task, input, &snapshot, env, package.map(|(t, _)| t));
                     running.push(async move { (i, fut.await) });
                 }
                 Ok(_) | Err(_) => {

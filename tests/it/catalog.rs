@@ -405,6 +405,15 @@ fn permissive_catalog_records_failures_and_installation_verifies_again() {
     assert_eq!(unverified[0]["refused"], false);
     assert_eq!(unverified[1]["refused"], true);
     assert_eq!(of_kind(&events, "package_published").len(), 2);
+    // Permissive, the unverified release installs too, and runs.
+    let (code, out) = cat(&s, &server, &admin, &["install", "hello@1.1.0"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("installed: NOT verified"), "{out}");
+    let (code, out) = cat(&s, &server, &admin, &["install", "hello@1.0.0"]);
+    assert_eq!(code, 0, "{out}");
+    let unsigned = uses_hello(&s, "1.1.0", "eu-bucket");
+    let (code, out) = run(&s, &server, &t.acme_operator, &unsigned);
+    assert_eq!(code, 0, "{out}");
     drop(server);
 
     // The trusted key rotates to one that did not sign the layout: installing verifies
@@ -417,6 +426,17 @@ fn permissive_catalog_records_failures_and_installation_verifies_again() {
     assert_eq!(of_kind(&events, "supply_chain_keys_rotated").len(), 2);
     let last = of_kind(&events, "supply_chain_unverified");
     assert_eq!(last.last().unwrap()["action"], "install");
+    // At start both installed packages were verified again and, failing, left out.
+    let loads: Vec<_> = last.iter().filter(|d| d["action"] == "load").collect();
+    assert_eq!(loads.len(), 2, "{last:?}");
+    assert!(loads.iter().all(|d| d["refused"] == true));
+    let (code, out) = run(
+        &s,
+        &server,
+        &t.acme_operator,
+        &uses_hello(&s, "1.0.0", "eu-bucket"),
+    );
+    assert_eq!(code, 3, "{out}");
     drop(server);
 
     // An expired layout: the release no longer verifies, to install or to publish.
@@ -443,7 +463,18 @@ fn permissive_catalog_records_failures_and_installation_verifies_again() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("package hello@1.0.0"), "{out}");
     assert!(out.contains("package hello@1.1.0"), "{out}");
-    // Under enforcement, an unverified entry does not install.
+    // Under enforcement, an unverified entry does not install, and what was installed
+    // while permissive no longer runs.
     let (code, out) = cat(&s, &server, &t.admin, &["install", "hello@1.1.0"]);
     assert_eq!(code, 4, "{out}");
+    let (code, out) = run(&s, &server, &t.acme_operator, &unsigned);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("installed versions: 1.0.0"), "{out}");
+    let (code, out) = run(
+        &s,
+        &server,
+        &t.acme_operator,
+        &uses_hello(&s, "1.0.0", "eu-bucket"),
+    );
+    assert_eq!(code, 0, "{out}");
 }
