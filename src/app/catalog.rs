@@ -16,7 +16,7 @@ use serde_json::json;
 
 use super::App;
 use super::package::{Release, open};
-use super::supply_chain::Trust;
+use super::supply_chain::{Trust, check_release, unverified_event};
 use crate::domain::actor::Actor;
 use crate::domain::audit::{AuditKind, NewAuditEvent};
 use crate::domain::ids::Digest;
@@ -245,31 +245,16 @@ impl App {
         failures: &[String],
         refused: bool,
     ) -> Result<(), StoreError> {
-        self.engine.store().write(|w| {
-            let mut e = NewAuditEvent::system(
-                AuditKind::SupplyChainUnverified,
-                json!({
-                    "action": action,
-                    "kind": kind,
-                    "package": reference,
-                    "failures": failures,
-                    "refused": refused,
-                }),
-            );
-            e.actor = actor.subject.clone();
-            w.append_audit(e).map(|_| ())
-        })
+        let mut e = unverified_event(action, kind, Some(reference), failures, refused);
+        e.actor = actor.subject.clone();
+        self.engine.store().write(|w| w.append_audit(e).map(|_| ()))
     }
 
     /// Whether a release verifies under the configured layout, and what failed.
     fn verify_release(&self, release: &Release, archive: &str, kind: Kind) -> (bool, Vec<String>) {
-        match &self.supply_chain {
-            Ok(trust) => {
-                let report = trust.verify_release(release, archive, kind);
-                (report.valid, report.failures())
-            }
-            Err(why) => (false, vec![why.clone()]),
-        }
+        let (verified, failures, _) =
+            check_release(self.supply_chain.as_ref(), release, archive, kind);
+        (verified, failures)
     }
 
     /// Audits an unverified release, and refuses it under `intoto_verify_enforce`.
@@ -326,27 +311,17 @@ pub fn installed_packages(
                 Release::from_tar(&tar).map_err(|e| CatalogError::Invalid(e.to_string()))
             });
         let loaded = release.and_then(|release| {
-            let (verified, failures) = match trust {
-                Ok(t) => {
-                    let report = t.verify_release(&release, &entry.archive_name(), entry.kind);
-                    (report.valid, report.failures())
-                }
-                Err(why) => (false, vec![why.clone()]),
-            };
+            let (verified, failures, _) =
+                check_release(trust, &release, &entry.archive_name(), entry.kind);
             if !verified {
-                store.write(|w| {
-                    w.append_audit(NewAuditEvent::system(
-                        AuditKind::SupplyChainUnverified,
-                        json!({
-                            "action": "load",
-                            "kind": entry.kind,
-                            "package": entry.reference(),
-                            "failures": failures,
-                            "refused": enforce,
-                        }),
-                    ))
-                    .map(|_| ())
-                })?;
+                let event = unverified_event(
+                    "load",
+                    entry.kind,
+                    Some(&entry.reference()),
+                    &failures,
+                    enforce,
+                );
+                store.write(|w| w.append_audit(event).map(|_| ()))?;
                 if enforce {
                     return Err(CatalogError::Unverified {
                         reference: entry.reference(),

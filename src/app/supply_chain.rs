@@ -116,6 +116,45 @@ impl Trust {
     }
 }
 
+/// Whether a release verifies under `trust` (or why nothing can), every failure, and the
+/// `NAME@VERSION` it holds when its archive could be read.
+pub fn check_release(
+    trust: Result<&Trust, &String>,
+    release: &Release,
+    archive: &str,
+    kind: Kind,
+) -> (bool, Vec<String>, Option<String>) {
+    match trust {
+        Ok(trust) => {
+            let report = trust.verify_release(release, archive, kind);
+            let reference = report.package.as_ref().map(|p| p.reference());
+            (report.valid, report.failures(), reference)
+        }
+        Err(why) => (false, vec![why.clone()], None),
+    }
+}
+
+/// The `supply_chain_unverified` audit event of a release that did not verify when it was
+/// to be published, installed, loaded or activated (`action`), refused or not.
+pub fn unverified_event(
+    action: &str,
+    kind: Kind,
+    package: Option<&str>,
+    failures: &[String],
+    refused: bool,
+) -> NewAuditEvent {
+    NewAuditEvent::system(
+        AuditKind::SupplyChainUnverified,
+        serde_json::json!({
+            "action": action,
+            "kind": kind,
+            "package": package,
+            "failures": failures,
+            "refused": refused,
+        }),
+    )
+}
+
 /// A policy bundle admitted from a signed release: the bundle, a label for it, and whether
 /// it verified.
 pub struct AdmittedBundle {
@@ -179,36 +218,22 @@ pub fn admit_bundle(
 ) -> Result<AdmittedBundle, AppError> {
     let enforce = config.features.intoto_verify_enforce;
     let (release, archive, place) = bundle_release(store, bundle)?;
-    let (verified, failures, reference) = match trust {
-        Ok(trust) => {
-            let report = trust.verify_release(&release, &archive, Kind::PolicyBundle);
-            (
-                report.valid,
-                report.failures(),
-                report.package.as_ref().map(|p| p.reference()),
-            )
-        }
-        Err(why) => (false, vec![why.clone()], None),
-    };
+    let (verified, failures, reference) =
+        check_release(trust, &release, &archive, Kind::PolicyBundle);
     let label = format!(
         "{} ({place})",
         reference.as_deref().unwrap_or("policy bundle")
     );
     if !verified {
-        store.write(|w| {
-            w.append_audit(NewAuditEvent::system(
-                AuditKind::SupplyChainUnverified,
-                serde_json::json!({
-                    "kind": Kind::PolicyBundle,
-                    "action": "activate",
-                    "archive": bundle.display().to_string(),
-                    "package": reference,
-                    "failures": failures,
-                    "refused": enforce,
-                }),
-            ))
-            .map(|_| ())
-        })?;
+        let mut event = unverified_event(
+            "activate",
+            Kind::PolicyBundle,
+            reference.as_deref(),
+            &failures,
+            enforce,
+        );
+        event.detail["archive"] = serde_json::json!(bundle.display().to_string());
+        store.write(|w| w.append_audit(event).map(|_| ()))?;
         if enforce {
             return Err(AppError::Other(format!(
                 "policy.bundle {label} does not verify, and features.intoto_verify_enforce \
