@@ -84,6 +84,8 @@ pub struct Config {
     pub supply_chain: SupplyChainConfig,
     /// OpenID Connect bearer tokens (JWTs); off unless `issuer` is set.
     pub oidc: OidcConfig,
+    /// The golden workflows: installing their signed packages and running them on a schedule.
+    pub golden: GoldenConfig,
 }
 
 impl Default for Config {
@@ -108,6 +110,31 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             supply_chain: SupplyChainConfig::default(),
             oidc: OidcConfig::default(),
+            golden: GoldenConfig::default(),
+        }
+    }
+}
+
+/// The golden workflows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GoldenConfig {
+    /// Publish and install the shipped golden packages at start (verified under
+    /// `supply_chain` like any release); `maestro golden install` does it on demand.
+    pub install: bool,
+    /// The tenant the scheduled golden runs run as (synthetic canary runs). Unset: no
+    /// scheduled runs; `maestro golden run --tenant T` runs them on demand.
+    pub tenant: Option<String>,
+    /// Time between scheduled runs.
+    pub interval: String,
+}
+
+impl Default for GoldenConfig {
+    fn default() -> Self {
+        GoldenConfig {
+            install: false,
+            tenant: None,
+            interval: "24h".into(),
         }
     }
 }
@@ -257,6 +284,9 @@ pub struct ActionsConfig {
 pub struct HttpActionConfig {
     /// Hosts tasks may call: `host` (any port) or `host:port`. Empty: none.
     pub allowed_hosts: Vec<String>,
+    /// Tasks may also call the appliance itself at `${{ appliance.url }}`: its listen
+    /// address (`host:port`) joins `allowed_hosts`. The golden `http` workflow needs it.
+    pub allow_self: bool,
     /// Request timeout.
     pub timeout: String,
     /// Largest response body kept.
@@ -267,6 +297,7 @@ impl Default for HttpActionConfig {
     fn default() -> Self {
         HttpActionConfig {
             allowed_hosts: Vec::new(),
+            allow_self: false,
             timeout: "10s".into(),
             max_response_bytes: 1024 * 1024,
         }
@@ -616,6 +647,20 @@ fn check_shape(table: &toml::Table, origin: &str) -> Result<(), ConfigError> {
 use crate::domain::residency::is_region_id as region_ok;
 
 impl Config {
+    /// The appliance's own base URL as its tasks reach it: `http://` and the listen
+    /// address, with a wildcard address (`0.0.0.0`, `[::]`) given as loopback.
+    pub fn self_url(&self) -> String {
+        let listen = self.listen.trim();
+        let listen = if let Some(port) = listen.strip_prefix("0.0.0.0:") {
+            format!("127.0.0.1:{port}")
+        } else if let Some(port) = listen.strip_prefix("[::]:") {
+            format!("[::1]:{port}")
+        } else {
+            listen.to_owned()
+        };
+        format!("http://{listen}")
+    }
+
     /// The residency rules this configuration puts in force.
     pub fn residency_rules(&self) -> crate::domain::residency::Rules {
         use crate::domain::residency::{LocationRule, Rules};
@@ -792,12 +837,21 @@ impl Config {
             ("actions.exec.timeout", &self.actions.exec.timeout),
             ("policy.max_eval_time", &self.policy.max_eval_time),
             ("oidc.jwks_cache_ttl", &self.oidc.jwks_cache_ttl),
+            ("golden.interval", &self.golden.interval),
         ] {
             match duration::parse(value) {
                 Ok(d) if !d.is_zero() => {}
                 Ok(_) => return Err(err(key, "must be greater than zero")),
                 Err(e) => return Err(err(key, format!("{value:?}: {e}"))),
             }
+        }
+        if let Some(t) = &self.golden.tenant
+            && !self.tenants.contains_key(t)
+        {
+            return Err(err(
+                "golden.tenant",
+                format!("tenant {t:?} is not defined under [tenants]"),
+            ));
         }
         if let Err(e) = duration::parse(&self.oidc.jwks_max_stale) {
             return Err(err(

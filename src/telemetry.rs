@@ -58,6 +58,12 @@ pub struct Metrics {
     pub residency_audit_receipts: IntCounter,
     /// When the last residency audit succeeded (Unix seconds).
     pub residency_audit_last_success: Gauge,
+    /// Golden workflow runs, by golden and result (`passed`, `failed`).
+    pub golden_runs: IntCounterVec,
+    /// Whether the last run of each golden passed (1) or not (0), by golden.
+    pub golden_last_passed: IntGaugeVec,
+    /// When each golden last ran (Unix seconds), by golden.
+    pub golden_last_run: IntGaugeVec,
     /// Console page render time in milliseconds, by page.
     pub console_view_ms: HistogramVec,
     /// HTTP requests, by route, method and status.
@@ -208,6 +214,28 @@ impl Metrics {
             "Runs of the residency auditor, by result (ok, failed).",
             &["result"],
         );
+        let golden_runs = counter_vec(
+            "mc_golden_runs_total",
+            "Runs of the golden workflows, by golden and result (passed, failed).",
+            &["golden", "result"],
+        );
+        let gauge_vec = |name: &str, help: &str, labels: &[&str]| {
+            let m = IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(m.clone()))
+                .expect("unique metric");
+            m
+        };
+        let golden_last_passed = gauge_vec(
+            "mc_golden_last_passed",
+            "Whether the last run of each golden workflow ended as expected (1) or not (0).",
+            &["golden"],
+        );
+        let golden_last_run = gauge_vec(
+            "mc_golden_last_run_timestamp_seconds",
+            "When each golden workflow last ran (Unix seconds).",
+            &["golden"],
+        );
         let residency_audit_receipts = IntCounter::new(
             "mc_residency_audit_receipts_total",
             "Receipts checked by the residency auditor.",
@@ -294,6 +322,9 @@ impl Metrics {
             residency_audit_runs,
             residency_audit_receipts,
             residency_audit_last_success,
+            golden_runs,
+            golden_last_passed,
+            golden_last_run,
             console_view_ms,
             http_requests,
             http_seconds,

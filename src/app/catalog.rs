@@ -367,8 +367,10 @@ fn load_package(
                 "{FILES_DIR}{MANIFEST_FILE} is missing or not UTF-8"
             ))
         })?;
+    // The packages it uses are checked where it runs, as a workflow of its own.
     let ctx = validate::Context {
         max_tasks,
+        catalog: &validate::AnyPackage,
         ..validate::Context::default()
     };
     let valid = validate::load(text, &ctx).map_err(|problems| {

@@ -7,10 +7,10 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::{App, AppError, tokens, workflows};
+use super::golden::{self, GoldenError};
+use super::{App, AppError, tokens};
 use crate::domain::actor::{Access, Actor, Role};
 use crate::domain::ids::TenantId;
-use crate::domain::validate;
 
 /// File name of the demo layer in the data directory.
 pub const FILE: &str = "demo.toml";
@@ -66,8 +66,16 @@ pub fn layer(data_dir: &Path) -> Result<(String, Option<Credentials>), AppError>
          [locations.eu-bucket]\nregion = \"eu-west\"\n\n\
          [locations.us-bucket]\nregion = \"us-east\"\n\n\
          [tenants.acme]\ndisplay_name = \"Acme Corp\"\nallowed_regions = [\"eu-west\"]\n\n\
-         [tenants.globex]\ndisplay_name = \"Globex\"\nallowed_regions = [\"eu-west\", \"us-east\"]\n",
+         [tenants.globex]\ndisplay_name = \"Globex\"\nallowed_regions = [\"eu-west\", \"us-east\"]\n\n\
+         # The golden workflows ship as signed packages, verified under the shipped layout;\n\
+         # they are installed at start and run as acme every day. The golden `http` calls\n\
+         # the appliance's own /healthz.\n\
+         [actions.http]\nallow_self = true\n\n\
+         [golden]\ninstall = true\ntenant = \"acme\"\n",
     );
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| AppError::Other(format!("creating {}: {e}", data_dir.display())))?;
+    text.push_str(&trust_layer(data_dir)?);
     for (name, tenant, roles) in specs {
         let token = tokens::generate();
         let entry = tokens::config_entry(name, tenant, roles, &token);
@@ -80,11 +88,31 @@ pub fn layer(data_dir: &Path) -> Result<(String, Option<Credentials>), AppError>
             token,
         });
     }
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| AppError::Other(format!("creating {}: {e}", data_dir.display())))?;
     write_private(&path, &text)
         .map_err(|e| AppError::Other(format!("writing {}: {e}", path.display())))?;
     Ok((text, Some(Credentials { tokens: created })))
+}
+
+/// Writes the shipped in-toto layout and its owner's key into `DATA/trust/`, and the
+/// `[supply_chain]` section trusting them.
+fn trust_layer(data_dir: &Path) -> Result<String, AppError> {
+    let (layout, key) = golden::shipped_trust()
+        .ok_or_else(|| AppError::Other("this binary ships no in-toto layout".into()))?;
+    let dir = std::path::absolute(data_dir.join("trust"))
+        .map_err(|e| AppError::Other(format!("{}: {e}", data_dir.display())))?;
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| AppError::Other(format!("creating {}: {e}", dir.display())))?;
+    let (layout_path, key_path) = (dir.join("root.layout"), dir.join("owner.pub"));
+    for (path, bytes) in [(&layout_path, layout), (&key_path, key)] {
+        std::fs::write(path, bytes)
+            .map_err(|e| AppError::Other(format!("writing {}: {e}", path.display())))?;
+    }
+    let quoted = |p: &Path| serde_json::to_string(&p.display().to_string()).unwrap_or_default();
+    Ok(format!(
+        "\n[supply_chain]\nlayout = {}\nlayout_keys = [{}]\n",
+        quoted(&layout_path),
+        quoted(&key_path)
+    ))
 }
 
 fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
@@ -114,10 +142,19 @@ pub async fn seed_executions(app: &App) -> Result<usize, AppError> {
                 "retry-transient",
                 "transform-chain",
                 "policy-deny",
+                "residency-deny",
                 "timeout",
             ],
         ),
-        ("globex", &["hello", "smoke", "fan-out-fan-in"]),
+        (
+            "globex",
+            &[
+                "hello",
+                "transform-chain",
+                "fan-out-fan-in",
+                "golden/uses-package",
+            ],
+        ),
     ];
     let mut ids = Vec::new();
     for (tenant, names) in plan {
@@ -131,10 +168,14 @@ pub async fn seed_executions(app: &App) -> Result<usize, AppError> {
             roles: vec![Role::Operator],
         };
         for name in names {
-            let text = workflows::get(name)
-                .ok_or_else(|| AppError::Other(format!("no embedded workflow {name}")))?;
-            let manifest = validate::load(&text, &app.engine.validation_context())
-                .map_err(|p| AppError::Other(format!("demo workflow {name}: {}", p[0])))?;
+            let manifest = match app.named_workflow(name) {
+                Ok(m) => m,
+                Err(e @ GoldenError::NotInstalled { .. }) => {
+                    tracing::warn!(error = %e, "demo run skipped");
+                    continue;
+                }
+                Err(e) => return Err(AppError::Other(format!("demo workflow {name}: {e}"))),
+            };
             let exec = app
                 .engine
                 .submit(&scope, &actor, manifest, false)

@@ -6,6 +6,7 @@ pub mod background;
 pub mod catalog;
 pub mod demo;
 pub mod disclosure;
+pub mod golden;
 pub mod guard;
 pub mod oidc;
 pub mod package;
@@ -272,7 +273,7 @@ impl App {
                 }),
             },
         );
-        Ok(App {
+        let app = App {
             sessions: session::Sessions::default(),
             search,
             queue_history,
@@ -288,7 +289,16 @@ impl App {
             bundles: Default::default(),
             replays: Default::default(),
             supply_chain: trust,
-        })
+        };
+        if app.config.golden.install && !app.goldens_installed() {
+            for i in app.install_goldens()? {
+                if let Some(e) = &i.error {
+                    tracing::warn!(package = %i.package, error = %e, "golden package not installed");
+                }
+            }
+        }
+        app.export_golden_runs()?;
+        Ok(app)
     }
 
     /// Loads the configured policy bundle (embedded, or `policy.dir`) with `policy.data`,

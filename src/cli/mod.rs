@@ -5,6 +5,7 @@ mod attest;
 mod client;
 mod disclosure;
 mod drill;
+mod golden;
 mod index;
 mod inspect;
 mod output;
@@ -178,6 +179,10 @@ pub enum Command {
     /// Policy bundles: build, sign and verify, as packages.
     #[command(subcommand)]
     Bundle(package::BundleCommand),
+    /// The golden workflows: install their signed packages, run them against their
+    /// expectations, show the last run of each.
+    #[command(subcommand)]
+    Golden(golden::GoldenCommand),
     /// Supply-chain attestations: sign in-toto layouts, record links, verify a layout with
     /// its links.
     #[command(subcommand)]
@@ -216,6 +221,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Attest(c) => attest::attest(c, &out),
         Command::Package(c) => package::package(c, &out).await,
         Command::Bundle(c) => package::bundle(c, &out).await,
+        Command::Golden(c) => golden::golden(c, cli.config.as_deref(), &out).await,
         Command::Schema => {
             out.json_always(&crate::domain::manifest::json_schema());
             Ok(Exit::Ok)

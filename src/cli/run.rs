@@ -10,7 +10,7 @@ use serde_json::json;
 use super::client::Client;
 use super::output::{execution_text, exit_for};
 use super::{Exit, Output, Target, fail};
-use crate::app::{App, workflows};
+use crate::app::{App, golden, workflows};
 use crate::attest::receipt::ReceiptBundle;
 use crate::config::TenantConfig;
 use crate::domain::actor::{Access, Actor, Role};
@@ -21,8 +21,9 @@ use crate::domain::validate::{self, Problem};
 /// Arguments of `run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
-    /// The workflow: a manifest file (YAML or JSON), or the name of an embedded workflow
-    /// (`hello`, `golden/hello`; `maestro run -w list` lists them).
+    /// The workflow: a manifest file (YAML or JSON), the name of an embedded workflow
+    /// (`hello`), or `golden/NAME` for a golden's signed package from the catalog (`maestro
+    /// golden install` installs them); `maestro run -w list` lists them.
     #[arg(short = 'w', long = "workflow")]
     pub workflow: String,
     /// Mark the run as a synthetic canary (kept out of tenant statistics).
@@ -51,7 +52,9 @@ pub struct ValidateArgs {
 
 enum Source {
     File(String),
-    Named(String, String),
+    /// An embedded workflow (`NAME`) or a golden's installed package (`golden/NAME`),
+    /// resolved where it runs.
+    Named(String),
 }
 
 fn load_source(workflow: &str) -> anyhow::Result<Source> {
@@ -61,22 +64,18 @@ fn load_source(workflow: &str) -> anyhow::Result<Source> {
             .map_err(|e| fail(Exit::Usage, format!("reading {workflow}: {e}")))?;
         return Ok(Source::File(text));
     }
-    match workflows::get(workflow) {
-        Some(text) => Ok(Source::Named(
-            workflow
-                .strip_prefix("golden/")
-                .unwrap_or(workflow)
-                .to_owned(),
-            text,
-        )),
-        None => Err(fail(
-            Exit::NotFound,
-            format!(
-                "{workflow:?} is neither a file nor an embedded workflow (embedded: {})",
-                workflows::names().join(", ")
-            ),
-        )),
+    let name = workflow.strip_prefix(golden::PREFIX).unwrap_or(workflow);
+    if workflows::get(name).is_some() {
+        return Ok(Source::Named(workflow.to_owned()));
     }
+    Err(fail(
+        Exit::NotFound,
+        format!(
+            "{workflow:?} is neither a file nor an embedded workflow (embedded: {}; \
+             golden/NAME runs the signed golden package)",
+            workflows::names().join(", ")
+        ),
+    ))
 }
 
 fn problems_text(problems: &[Problem]) -> String {
@@ -163,7 +162,17 @@ fn finish(
 pub async fn run(args: RunArgs, config_file: Option<&Path>, out: &Output) -> anyhow::Result<Exit> {
     if args.workflow == "list" {
         let names = workflows::names();
-        out.print(&json!({"workflows": names}), || names.join("\n"));
+        let goldens: Vec<String> = names
+            .iter()
+            .map(|n| format!("{}{n}", golden::PREFIX))
+            .collect();
+        out.print(&json!({"workflows": names, "goldens": goldens}), || {
+            names
+                .iter()
+                .map(|n| format!("{n:<18} golden/{n}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
         return Ok(Exit::Ok);
     }
     let wait =
@@ -188,7 +197,7 @@ async fn run_remote(
         query.push(("wait", duration::format(wait.min(Duration::from_secs(300)))));
     }
     let (content_type, body) = match source {
-        Source::Named(name, _) => (
+        Source::Named(name) => (
             "application/json",
             serde_json::to_vec(
                 &json!({"workflow": name, "canary": args.canary, "tenant": args.target.tenant}),
@@ -248,14 +257,21 @@ async fn run_local(
             format!("tenant {tenant_id} is not configured"),
         )
     })?;
-    let text = match source {
-        Source::File(t) | Source::Named(_, t) => t,
+    let manifest = match source {
+        Source::File(text) => validate::load(&text, &app.engine.validation_context())
+            .map_err(|p| fail(Exit::Invalid, problems_text(&p))),
+        Source::Named(name) => app.named_workflow(&name).map_err(|e| match e {
+            golden::GoldenError::Invalid { problems, .. } => {
+                fail(Exit::Invalid, problems_text(&problems))
+            }
+            e => fail(Exit::NotFound, e.to_string()),
+        }),
     };
-    let manifest = match validate::load(&text, &app.engine.validation_context()) {
+    let manifest = match manifest {
         Ok(m) => m,
-        Err(p) => {
+        Err(e) => {
             app.engine.shutdown(Duration::from_secs(1)).await;
-            return Err(fail(Exit::Invalid, problems_text(&p)));
+            return Err(e);
         }
     };
     let actor = Actor {

@@ -63,13 +63,15 @@ pub async fn run(
     };
     let resolved = app::resolve_config(config_file, &super::env_map(), &overrides)
         .map_err(|e| fail(Exit::Usage, e.to_string()))?;
-    let config = resolved.config;
+    let mut config = resolved.config;
     crate::telemetry::init_tracing(&config.log.level, config.log.format);
     let addr = config.listen_addr();
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .map_err(|e| fail(Exit::Error, format!("cannot listen on {addr}: {e}")))?;
     let local = listener.local_addr()?;
+    // The address bound (port 0 picks one), as `appliance.url` gives it to tasks.
+    config.listen = local.to_string();
     let data_dir = config.data_dir.clone();
     let app = Arc::new(App::start(config).await?);
     let mut seeded = 0;
@@ -109,14 +111,17 @@ pub async fn run(
                 ));
             }
             s.push_str(&format!(
-                "\nTry it from another terminal:\n  export MAESTRO_URL={url} MAESTRO_TOKEN={}\n  maestro run -w hello --receipt-out receipt.json\n  maestro verify-receipt receipt.json --key <(maestro keys show --pem)\n",
+                "\nTry it from another terminal:\n  export MAESTRO_URL={url} MAESTRO_TOKEN={}\n  maestro run -w hello --receipt-out receipt.json\n  maestro verify-receipt receipt.json --key <(maestro keys show --pem)\n  maestro golden run    # the ten golden workflows, from their signed packages\n",
                 creds.token("acme-operator").unwrap_or_default()
             ));
         }
         s
     });
-    crate::http::serve(app, listener, stop_signal(), grace)
-        .await
-        .map_err(|e| fail(Exit::Error, format!("server error: {e}")))?;
+    let goldens = app.spawn_golden_worker();
+    let served = crate::http::serve(app, listener, stop_signal(), grace).await;
+    if let Some(worker) = goldens {
+        worker.abort();
+    }
+    served.map_err(|e| fail(Exit::Error, format!("server error: {e}")))?;
     Ok(Exit::Ok)
 }

@@ -192,3 +192,48 @@ fn layers_merge_sections() {
     assert_eq!(c.tenants["acme"].rate, Some(50));
     assert_eq!(c.locations["eu"].region, "eu-west");
 }
+
+#[test]
+fn the_appliance_url_is_the_listen_address_with_wildcards_as_loopback() {
+    let url = |listen: &str| {
+        Config {
+            listen: listen.into(),
+            ..Config::default()
+        }
+        .self_url()
+    };
+    assert_eq!(url("127.0.0.1:7070"), "http://127.0.0.1:7070");
+    assert_eq!(url("0.0.0.0:8080"), "http://127.0.0.1:8080");
+    assert_eq!(url("[::]:8080"), "http://[::1]:8080");
+    assert_eq!(url("10.0.0.5:80"), "http://10.0.0.5:80");
+}
+
+#[test]
+fn golden_settings_are_checked() {
+    let c = Config {
+        golden: GoldenConfig {
+            tenant: Some("nobody".into()),
+            ..GoldenConfig::default()
+        },
+        ..Config::default()
+    };
+    assert!(
+        c.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("golden.tenant")
+    );
+    let c = Config {
+        golden: GoldenConfig {
+            interval: "0s".into(),
+            ..GoldenConfig::default()
+        },
+        ..Config::default()
+    };
+    assert!(
+        c.validate()
+            .unwrap_err()
+            .to_string()
+            .contains("golden.interval")
+    );
+}

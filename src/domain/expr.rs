@@ -6,7 +6,9 @@
 //! - `inputs.KEY[.FIELD…]`: an input of a workflow package, from the `with:` of the
 //!   `uses: pkg:NAME@VERSION` task that runs it;
 //! - `execution.id`, `execution.tenant`, `execution.region`, `manifest.name`,
-//!   `manifest.version`: facts about the running execution.
+//!   `manifest.version`: facts about the running execution;
+//! - `appliance.url`: the appliance's own base URL as its tasks reach it (`http://` and the
+//!   listen address, a wildcard address given as loopback).
 //!
 //! A string that is exactly one expression is replaced by the referenced value with its JSON
 //! type; otherwise every expression is interpolated as text.
@@ -49,6 +51,8 @@ pub enum ContextValue {
     ManifestName,
     /// `manifest.version`
     ManifestVersion,
+    /// `appliance.url`
+    ApplianceUrl,
 }
 
 /// One `${{ … }}` occurrence in a string.
@@ -127,12 +131,14 @@ pub fn parse_reference(body: &str) -> Result<Reference, String> {
         ["execution", "region"] => Ok(Reference::Context(ContextValue::Region)),
         ["manifest", "name"] => Ok(Reference::Context(ContextValue::ManifestName)),
         ["manifest", "version"] => Ok(Reference::Context(ContextValue::ManifestVersion)),
+        ["appliance", "url"] => Ok(Reference::Context(ContextValue::ApplianceUrl)),
         [first, ..] if *first == "task" || *first == "steps" => Err(format!(
             "invalid expression {body:?}: references start with \"tasks.\""
         )),
         _ => Err(format!(
             "invalid expression {body:?}: expected tasks.ID.outputs.KEY, inputs.KEY, \
-             execution.id, execution.tenant, execution.region, manifest.name or manifest.version"
+             execution.id, execution.tenant, execution.region, manifest.name, manifest.version \
+             or appliance.url"
         )),
     }
 }
@@ -273,6 +279,15 @@ mod tests {
         );
         assert!(parse_reference("tasks..outputs.b").is_err());
         assert!(parse_reference("env.HOME").is_err());
+        assert_eq!(
+            parse_reference("appliance.url").unwrap(),
+            Reference::Context(ContextValue::ApplianceUrl)
+        );
+        assert!(
+            parse_reference("appliance.host")
+                .unwrap_err()
+                .contains("or appliance.url")
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ pub mod disclosure;
 pub mod duration;
 pub mod execution;
 pub mod expr;
+pub mod golden;
 pub mod ids;
 pub mod manifest;
 pub mod package;

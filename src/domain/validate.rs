@@ -92,6 +92,33 @@ pub trait Catalog: Send + Sync {
     fn versions(&self, name: &str) -> Vec<semver::Version>;
     /// The inputs an installed package takes (`None` if it is not installed).
     fn inputs(&self, name: &str, version: &semver::Version) -> Option<BTreeSet<String>>;
+    /// Whether an installed package's own tasks run packages (then it runs only as a
+    /// workflow of its own, never under `pkg:`).
+    fn runs_packages(&self, _name: &str, _version: &semver::Version) -> bool {
+        false
+    }
+    /// Whether every `pkg:` reference is accepted unchecked: a package's own manifest is
+    /// validated so, the packages it uses are checked where it runs.
+    fn accepts_any(&self) -> bool {
+        false
+    }
+}
+
+/// A catalog that accepts every package (see [`Catalog::accepts_any`]).
+pub struct AnyPackage;
+
+impl Catalog for AnyPackage {
+    fn versions(&self, _: &str) -> Vec<semver::Version> {
+        Vec::new()
+    }
+
+    fn inputs(&self, _: &str, _: &semver::Version) -> Option<BTreeSet<String>> {
+        None
+    }
+
+    fn accepts_any(&self) -> bool {
+        true
+    }
 }
 
 /// A catalog with no packages.
@@ -775,7 +802,9 @@ impl<'c> Checker<'c> {
         let ids: Vec<&str> = tasks.iter().filter_map(|t| t.id).collect();
         let mut deps: Vec<Vec<usize>> = vec![Vec::new(); tasks.len()];
         for (i, t) in tasks.iter().enumerate() {
-            if let Some(Uses::Package { name, version }) = &t.uses {
+            if let Some(Uses::Package { name, version }) = &t.uses
+                && !self.ctx.catalog.accepts_any()
+            {
                 let versions = self.ctx.catalog.versions(name);
                 if !versions.contains(version) {
                     let hint = if versions.is_empty() {
@@ -790,6 +819,15 @@ impl<'c> Checker<'c> {
                         &child(&t.path, "uses"),
                         format!("package \"{name}@{version}\" is not in the catalog"),
                         Some(hint),
+                    );
+                } else if self.ctx.catalog.runs_packages(name, version) {
+                    self.push(
+                        ProblemCode::InvalidValue,
+                        &child(&t.path, "uses"),
+                        format!(
+                            "package \"{name}@{version}\" runs other packages, and packages do not run packages"
+                        ),
+                        Some("run it as a workflow of its own (`maestro run -w golden/NAME` for a golden)".into()),
                     );
                 } else if let Some(inputs) = self.ctx.catalog.inputs(name, version) {
                     let empty = Map::new();

@@ -96,6 +96,8 @@ pub struct EngineConfig {
     /// Workflow packages installed from the catalog (shared: installing one makes it
     /// usable at once).
     pub packages: packages::Packages,
+    /// The appliance's own base URL (`appliance.url`).
+    pub appliance_url: String,
 }
 
 impl EngineConfig {
@@ -135,10 +137,21 @@ impl EngineConfig {
             task_timeout: parse("limits.task_timeout", &c.limits.task_timeout)?,
             max_output_bytes: c.limits.max_output_bytes,
             max_artifact_bytes: c.limits.max_artifact_bytes,
-            http: c.actions.http.clone(),
+            http: {
+                // The appliance's own address joins the allow-list, for the runner and
+                // for admission alike.
+                let mut http = c.actions.http.clone();
+                if http.allow_self
+                    && let Some(own) = c.self_url().strip_prefix("http://")
+                {
+                    http.allowed_hosts.push(own.to_owned());
+                }
+                http
+            },
             exec: c.actions.exec.clone(),
             packages: packages::Packages::default(),
             work_root: c.data_dir.join("work"),
+            appliance_url: c.self_url(),
         })
     }
 }
@@ -289,6 +302,7 @@ impl Engine {
             cfg.locations.clone(),
             cfg.work_root.clone(),
             cfg.max_artifact_bytes,
+            cfg.appliance_url.clone(),
         )
         .map_err(EngineError::Setup)?;
         let limiter = Limiter::new(

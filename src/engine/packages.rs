@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::domain::actions::{Uses, parse_uses};
 use crate::domain::expr::{self, Reference};
 use crate::domain::ids::Digest;
 use crate::domain::manifest::Manifest;
@@ -119,5 +120,14 @@ impl Catalog for Packages {
 
     fn inputs(&self, name: &str, version: &semver::Version) -> Option<BTreeSet<String>> {
         self.get(name, version).map(|p| p.inputs.clone())
+    }
+
+    fn runs_packages(&self, name: &str, version: &semver::Version) -> bool {
+        self.get(name, version).is_some_and(|p| {
+            p.manifest
+                .tasks
+                .iter()
+                .any(|t| matches!(parse_uses(&t.uses), Ok(Uses::Package { .. })))
+        })
     }
 }

@@ -60,6 +60,8 @@ struct Resolver<'a> {
     outputs: &'a HashMap<String, Map<String, Value>>,
     /// The package inputs, when running a package.
     inputs: Option<&'a Map<String, Value>>,
+    /// `appliance.url`.
+    appliance_url: &'a str,
 }
 
 impl expr::Lookup for Resolver<'_> {
@@ -71,6 +73,7 @@ impl expr::Lookup for Resolver<'_> {
                 ContextValue::Region => self.exec.region.clone(),
                 ContextValue::ManifestName => self.exec.manifest.name.clone(),
                 ContextValue::ManifestVersion => self.exec.manifest.version.clone(),
+                ContextValue::ApplianceUrl => self.appliance_url.to_owned(),
             })),
             Reference::Input { key, path } => {
                 let inputs = self.inputs.ok_or_else(|| {
@@ -351,6 +354,7 @@ async fn run_with(
                     exec: &snapshot,
                     outputs: &outputs,
                     inputs,
+                    appliance_url: &env.actions.appliance_url,
                 },
             );
             match resolved {

@@ -68,6 +68,23 @@ fn manifest(e: &Engine, yaml: &str) -> ValidManifest {
     validate::load(yaml, &e.validation_context()).unwrap()
 }
 
+#[test]
+fn allow_self_adds_the_appliance_address_to_the_http_allow_list() {
+    let mut c = Config {
+        listen: "0.0.0.0:7171".into(),
+        ..Config::default()
+    };
+    c.actions.http.allowed_hosts = vec!["api.example.com".into()];
+    assert_eq!(
+        EngineConfig::from_config(&c).unwrap().http.allowed_hosts,
+        ["api.example.com"]
+    );
+    c.actions.http.allow_self = true;
+    let e = EngineConfig::from_config(&c).unwrap();
+    assert_eq!(e.http.allowed_hosts, ["api.example.com", "127.0.0.1:7171"]);
+    assert_eq!(e.appliance_url, "http://127.0.0.1:7171");
+}
+
 #[tokio::test]
 async fn a_submission_ends_with_a_receipt_that_verifies_offline() {
     let dir = tempfile::tempdir().unwrap();

@@ -14,7 +14,8 @@ use serde_json::Value;
 
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::app::{App, workflows};
+use crate::app::App;
+use crate::app::golden::GoldenError;
 use crate::domain::actor::{Access, TenantScope};
 use crate::domain::duration;
 use crate::domain::execution::{Execution, ExecutionStatus, ExecutionSummary};
@@ -147,14 +148,13 @@ pub async fn submit(
                 (Some(doc), None) => {
                     validate::validate(doc, &ctx).map_err(ApiError::manifest_invalid)?
                 }
-                (None, Some(name)) => {
-                    let text = workflows::get(&name).ok_or_else(|| {
-                        ApiError::not_found(format!(
-                            "workflow {name:?} not found; GET /api/v1/workflows lists them"
-                        ))
-                    })?;
-                    validate::load(&text, &ctx).map_err(ApiError::manifest_invalid)?
-                }
+                (None, Some(name)) => app.named_workflow(&name).map_err(|e| match e {
+                    GoldenError::Invalid { problems, .. } => ApiError::manifest_invalid(problems),
+                    GoldenError::Unknown { .. } => ApiError::not_found(format!(
+                        "workflow {name:?} not found; GET /api/v1/workflows lists them"
+                    )),
+                    e @ GoldenError::NotInstalled { .. } => ApiError::not_found(e.to_string()),
+                })?,
                 _ => {
                     return Err(ApiError::bad_request(
                         "give exactly one of \"manifest\" and \"workflow\"",

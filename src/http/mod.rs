@@ -8,6 +8,7 @@ pub mod console;
 mod disclosure;
 pub mod error;
 mod executions;
+pub(crate) mod golden;
 mod log;
 mod login;
 mod meta;

@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
 use super::{
-    audit, catalog, console, disclosure, executions, log, login, meta, reports, residency, search,
+    audit, catalog, console, disclosure, executions, golden, log, login, meta, reports, residency,
+    search,
 };
 use crate::app::App;
 
@@ -281,6 +282,12 @@ fn console_routes() -> Vec<Route> {
             "Built-in actions and workflows",
             Auth::Console,
             get(console::catalog),
+        ),
+        page(
+            "/goldens",
+            "The golden workflows and the last run of each",
+            Auth::Console,
+            get(console::goldens),
         ),
         page(
             "/assets/{name}",
@@ -920,6 +927,48 @@ fn api_routes() -> Vec<Route> {
                 r
             },
             handler: post(catalog::install),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/goldens",
+            summary: "The golden workflows: their signed package, whether it is installed, and the last run of each",
+            auth: Auth::Shared,
+            params: &[],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<golden::GoldenList>("Every golden, by name"),
+                    error(403, "The token's roles do not grant reading"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(golden::list),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/goldens/run",
+            summary: "Runs the goldens now (all, or those named) from their signed packages as synthetic canary runs of the tenant, and checks each against its expectation",
+            auth: Auth::Token,
+            params: &[Param {
+                name: "tenant",
+                location: "query",
+                required: false,
+                kind: "string",
+                description: "Tenant to run in (appliance-wide tokens must name one)",
+            }],
+            request: Some((&[JSON], schema::<golden::RunRequest>)),
+            responses: {
+                let mut r = vec![
+                    ok::<golden::RunResult>("The runs; `passed` is false when a golden is red"),
+                    error(400, "The body is not a golden run request"),
+                    error(403, "The token's roles do not grant running"),
+                    error(404, "No such tenant or golden"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: post(golden::run),
         },
         Route {
             method: Method::GET,

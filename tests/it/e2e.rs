@@ -10,7 +10,7 @@ use serde_json::Value;
 use crate::support::{bin, cli, free_port};
 
 /// Reads the pretty-printed JSON summary `serve --output json` prints at start.
-fn read_summary(stdout: std::process::ChildStdout) -> Value {
+pub fn read_summary(stdout: std::process::ChildStdout) -> Value {
     let mut reader = BufReader::new(stdout);
     let mut text = String::new();
     let mut depth = 0i32;
@@ -45,7 +45,7 @@ fn demo_server_cli_and_offline_verification() {
     );
     let summary = read_summary(server.0.stdout.take().unwrap());
     let url = summary["listening"].as_str().unwrap().to_owned();
-    assert_eq!(summary["demo_executions"], 10);
+    assert_eq!(summary["demo_executions"], 12);
     let token = summary["demo_tokens"]
         .as_array()
         .unwrap()
@@ -185,7 +185,7 @@ fn demo_server_cli_and_offline_verification() {
 }
 
 /// A child process killed when the test ends, even by a failed assertion.
-struct Killed(std::process::Child);
+pub struct Killed(pub std::process::Child);
 
 impl Drop for Killed {
     fn drop(&mut self) {

@@ -10,6 +10,7 @@ mod console;
 mod crash;
 mod disclosure;
 mod e2e;
+mod golden;
 mod interop;
 mod intoto;
 mod isolation;

@@ -118,12 +118,13 @@ func ParseReference(body string) (Reference, error) {
 		// A package input: resolved at run time from the with: of the pkg: task.
 		return Reference{Context: body}, nil
 	case len(parts) == 2 && ((parts[0] == "execution" && (parts[1] == "id" || parts[1] == "tenant" || parts[1] == "region")) ||
-		(parts[0] == "manifest" && (parts[1] == "name" || parts[1] == "version"))):
+		(parts[0] == "manifest" && (parts[1] == "name" || parts[1] == "version")) ||
+		(parts[0] == "appliance" && parts[1] == "url")):
 		return Reference{Context: body}, nil
 	case parts[0] == "task" || parts[0] == "steps":
 		return Reference{}, fmt.Errorf("invalid expression %s: references start with \"tasks.\"", rustDebug(body))
 	}
-	return Reference{}, fmt.Errorf("invalid expression %s: expected tasks.ID.outputs.KEY, inputs.KEY, execution.id, execution.tenant, execution.region, manifest.name or manifest.version", rustDebug(body))
+	return Reference{}, fmt.Errorf("invalid expression %s: expected tasks.ID.outputs.KEY, inputs.KEY, execution.id, execution.tenant, execution.region, manifest.name, manifest.version or appliance.url", rustDebug(body))
 }
 
 type occurrence struct {

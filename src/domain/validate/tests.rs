@@ -353,6 +353,49 @@ fn packages_must_be_in_the_catalog_and_get_exactly_their_inputs() {
 }
 
 #[test]
+fn a_package_that_runs_packages_runs_only_on_its_own_and_a_package_manifest_names_any() {
+    struct Nested;
+    impl Catalog for Nested {
+        fn versions(&self, _: &str) -> Vec<semver::Version> {
+            vec![semver::Version::new(1, 0, 0)]
+        }
+        fn inputs(&self, _: &str, _: &semver::Version) -> Option<BTreeSet<String>> {
+            Some(BTreeSet::new())
+        }
+        fn runs_packages(&self, name: &str, _: &semver::Version) -> bool {
+            name == "outer"
+        }
+    }
+    let ctx = Context {
+        catalog: &Nested,
+        ..Context::default()
+    };
+    let uses = |name: &str| {
+        HELLO
+            .replace("builtin/echo", &format!("pkg:{name}@1.0.0"))
+            .replace("    with:\n      message: hello\n", "")
+    };
+    assert!(load(&uses("inner"), &ctx).is_ok());
+    let p = load(&uses("outer"), &ctx).unwrap_err();
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert_eq!(
+        (p[0].code, p[0].path.as_str()),
+        (ProblemCode::InvalidValue, "tasks[0].uses")
+    );
+    assert!(
+        p[0].message.contains("packages do not run packages"),
+        "{p:?}"
+    );
+    // A package's own manifest: the packages it uses are checked where it runs.
+    let any = Context {
+        catalog: &AnyPackage,
+        ..Context::default()
+    };
+    assert!(load(&uses("anything"), &any).is_ok());
+    assert!(load(&uses("anything"), &Context::default()).is_err());
+}
+
+#[test]
 fn package_inputs_are_references() {
     let text = HELLO.replace("message: hello", "message: \"${{ inputs.greeting.text }}\"");
     assert!(problems(&text).is_empty());

@@ -34,6 +34,8 @@ pub struct ActionEnv {
     pub work_root: PathBuf,
     /// Largest artifact.
     pub max_artifact_bytes: usize,
+    /// The appliance's own base URL (`appliance.url`).
+    pub appliance_url: String,
 }
 
 impl ActionEnv {
@@ -44,6 +46,7 @@ impl ActionEnv {
         locations: BTreeMap<String, String>,
         work_root: PathBuf,
         max_artifact_bytes: usize,
+        appliance_url: String,
     ) -> Result<Self, String> {
         let timeout = duration::parse(&http_config.timeout)
             .map_err(|e| format!("actions.http.timeout: {e}"))?;
@@ -61,6 +64,7 @@ impl ActionEnv {
             locations,
             work_root,
             max_artifact_bytes,
+            appliance_url,
         })
     }
 }

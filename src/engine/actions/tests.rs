@@ -10,6 +10,7 @@ fn env(allowed_hosts: Vec<String>, exec_enabled: bool, work: PathBuf) -> ActionE
     ActionEnv::new(
         HttpActionConfig {
             allowed_hosts,
+            allow_self: false,
             timeout: "5s".into(),
             max_response_bytes: 64,
         },
@@ -22,6 +23,7 @@ fn env(allowed_hosts: Vec<String>, exec_enabled: bool, work: PathBuf) -> ActionE
         BTreeMap::from([("eu-bucket".to_string(), "eu-west".to_string())]),
         work,
         16,
+        "http://127.0.0.1:7878".into(),
     )
     .unwrap()
 }

@@ -14,6 +14,7 @@ fn env(dir: &std::path::Path) -> RunEnv {
             BTreeMap::from([("eu".to_string(), "eu-west".to_string())]),
             dir.to_owned(),
             1024,
+            "http://127.0.0.1:7878".into(),
         )
         .unwrap(),
         execution_timeout: Duration::from_secs(30),

@@ -741,6 +741,25 @@ pub async fn catalog(
     page
 }
 
+/// `GET /goldens`
+pub async fn goldens(
+    State(app): State<Arc<App>>,
+    who: ConsoleCaller,
+    Query(p): Query<TenantParam>,
+) -> Response {
+    let started = Instant::now();
+    if let Err(r) = who.scopes(&app, &p.tenant, Access::Read, "catalog").await {
+        return r;
+    }
+    let goldens = match crate::http::golden::statuses(&app, who.caller.actor.tenant.is_none()) {
+        Ok(g) => g,
+        Err(e) => return error_page(Some(&who.viewer), &e),
+    };
+    let page = html(StatusCode::OK, pages::goldens(&who.viewer, &goldens));
+    observe(&app, "goldens", started);
+    page
+}
+
 /// `GET /assets/{name}`: embedded static files, cached for good (their URLs carry a digest).
 pub async fn asset(Path(name): Path<String>, headers: HeaderMap) -> Response {
     let Some(a) = assets::get(&name) else {

@@ -649,6 +649,47 @@ pub fn catalog(
     layout("Catalog", Section::Catalog, Some(viewer), body)
 }
 
+/// The golden workflows: each one's signed package, whether it is installed, and its last
+/// run (with its execution for appliance-wide viewers).
+pub fn goldens(viewer: &Viewer, goldens: &[crate::http::golden::GoldenStatus]) -> Markup {
+    let red = goldens
+        .iter()
+        .filter(|g| g.last.as_ref().is_some_and(|r| !r.passed))
+        .count();
+    let body = html! {
+        h1 { "Golden workflows" }
+        p.help { "Ten signed workflows, each checked against how it must end. They run from their catalog packages on a schedule (golden.tenant, golden.interval) and with maestro golden run; a red golden is an alert." }
+        @if red > 0 { p { (badge("fail")) " " (red) " red" } }
+        table {
+            thead { tr { th { "Golden" } th { "Package" } th { "Last run" } th { "Status" } th { "When" } th { "Execution" } } }
+            tbody {
+                @for g in goldens {
+                    tr {
+                        td.mono { (g.name) }
+                        td.mono { (g.package) " " @if g.installed { (badge("verified")) } @else { span.muted { "not installed" } } }
+                        @if let Some(r) = &g.last {
+                            td {
+                                (badge(if r.passed { "pass" } else { "fail" }))
+                                @if !r.problems.is_empty() { ul { @for p in &r.problems { li { (p) } } } }
+                            }
+                            td { @if let Some(s) = r.status { (badge(s.as_str())) } }
+                            td { (when(r.at)) span.muted { " · " (r.millis) " ms" } }
+                            td.mono {
+                                @if let Some(e) = &r.execution {
+                                    a href={"/executions/" (e) (query(&[("tenant", r.tenant.as_str())]))} { (e) }
+                                }
+                            }
+                        } @else {
+                            td.muted colspan="4" { "never ran" }
+                        }
+                    }
+                }
+            }
+        }
+    };
+    layout("Goldens", Section::Goldens, Some(viewer), body)
+}
+
 /// A demo identity offered by the local login.
 pub struct DemoLogin {
     /// Token name (the login key).

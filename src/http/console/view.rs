@@ -37,6 +37,8 @@ pub enum Section {
     Audit,
     /// `/catalog`
     Catalog,
+    /// `/goldens`
+    Goldens,
     /// Login and errors.
     None,
 }
@@ -47,6 +49,7 @@ const NAV: &[(Section, &str, &str)] = &[
     (Section::Search, "/search", "Search"),
     (Section::Audit, "/audit", "Audit"),
     (Section::Catalog, "/catalog", "Catalog"),
+    (Section::Goldens, "/goldens", "Goldens"),
 ];
 
 /// A whole page: header, navigation, the viewer, and `body`.

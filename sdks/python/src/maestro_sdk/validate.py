@@ -103,6 +103,7 @@ _CONTEXT = {
     ("execution", "region"),
     ("manifest", "name"),
     ("manifest", "version"),
+    ("appliance", "url"),
 }
 
 
@@ -128,7 +129,8 @@ def parse_reference(body: str) -> TaskOutput | ContextRef:
         raise ValueError(f'invalid expression {rust_debug(body)}: references start with "tasks."')
     raise ValueError(
         f"invalid expression {rust_debug(body)}: expected tasks.ID.outputs.KEY, inputs.KEY, "
-        "execution.id, execution.tenant, execution.region, manifest.name or manifest.version"
+        "execution.id, execution.tenant, execution.region, manifest.name, manifest.version "
+        "or appliance.url"
     )
 
 
