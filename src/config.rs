@@ -86,6 +86,8 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// The golden workflows: installing their signed packages and running them on a schedule.
     pub golden: GoldenConfig,
+    /// Post-release validation.
+    pub postrelease: PostReleaseConfig,
 }
 
 impl Default for Config {
@@ -111,6 +113,32 @@ impl Default for Config {
             supply_chain: SupplyChainConfig::default(),
             oidc: OidcConfig::default(),
             golden: GoldenConfig::default(),
+            postrelease: PostReleaseConfig::default(),
+        }
+    }
+}
+
+/// Post-release validation: canary runs, every receipt verified, the log consistent with the
+/// last validation, every decision replayed; `/readyz` holds until it passes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostReleaseConfig {
+    /// Validate when the appliance starts with a version other than the last one recorded
+    /// (or one never validated), holding readiness until it passes.
+    pub on_start: bool,
+    /// The tenant canaries run as (default: `golden.tenant`; neither: no canary runs).
+    pub tenant: Option<String>,
+    /// Public keys (PEM) receipts must verify with (default: every key the appliance ever
+    /// signed with).
+    pub trusted_keys: Vec<PathBuf>,
+}
+
+impl Default for PostReleaseConfig {
+    fn default() -> Self {
+        PostReleaseConfig {
+            on_start: true,
+            tenant: None,
+            trusted_keys: Vec::new(),
         }
     }
 }
@@ -845,13 +873,18 @@ impl Config {
                 Err(e) => return Err(err(key, format!("{value:?}: {e}"))),
             }
         }
-        if let Some(t) = &self.golden.tenant
-            && !self.tenants.contains_key(t)
-        {
-            return Err(err(
-                "golden.tenant",
-                format!("tenant {t:?} is not defined under [tenants]"),
-            ));
+        for (key, tenant) in [
+            ("golden.tenant", &self.golden.tenant),
+            ("postrelease.tenant", &self.postrelease.tenant),
+        ] {
+            if let Some(t) = tenant
+                && !self.tenants.contains_key(t)
+            {
+                return Err(err(
+                    key,
+                    format!("tenant {t:?} is not defined under [tenants]"),
+                ));
+            }
         }
         if let Err(e) = duration::parse(&self.oidc.jwks_max_stale) {
             return Err(err(

@@ -64,6 +64,12 @@ pub struct Metrics {
     pub golden_last_passed: IntGaugeVec,
     /// When each golden last ran (Unix seconds), by golden.
     pub golden_last_run: IntGaugeVec,
+    /// Post-release validations that passed.
+    pub postrelease_success: IntCounter,
+    /// Post-release validations that failed (or could not run).
+    pub postrelease_failure: IntCounter,
+    /// Whether the last post-release validation passed (1) or not (0).
+    pub postrelease_last_passed: IntGauge,
     /// Console page render time in milliseconds, by page.
     pub console_view_ms: HistogramVec,
     /// HTTP requests, by route, method and status.
@@ -236,6 +242,25 @@ impl Metrics {
             "When each golden workflow last ran (Unix seconds).",
             &["golden"],
         );
+        let counter = |name: &str, help: &str| {
+            let m = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(m.clone()))
+                .expect("unique metric");
+            m
+        };
+        let postrelease_success = counter(
+            "mc_postrelease_success_total",
+            "Post-release validations that passed.",
+        );
+        let postrelease_failure = counter(
+            "mc_postrelease_failure_total",
+            "Post-release validations that failed or could not run.",
+        );
+        let postrelease_last_passed = gauge(
+            "mc_postrelease_last_passed",
+            "Whether the last post-release validation passed (1) or not (0).",
+        );
         let residency_audit_receipts = IntCounter::new(
             "mc_residency_audit_receipts_total",
             "Receipts checked by the residency auditor.",
@@ -325,6 +350,9 @@ impl Metrics {
             golden_runs,
             golden_last_passed,
             golden_last_run,
+            postrelease_success,
+            postrelease_failure,
+            postrelease_last_passed,
             console_view_ms,
             http_requests,
             http_seconds,

@@ -15,7 +15,7 @@ use rust_embed::RustEmbed;
 use super::catalog::CatalogError;
 use super::package::Release;
 use super::{App, AppError, workflows};
-use crate::domain::actor::{Access, Actor, Role};
+use crate::domain::actor::{Access, Actor, Role, TenantScope};
 use crate::domain::golden::GoldenRun;
 use crate::domain::ids::TenantId;
 use crate::domain::package::Kind;
@@ -283,73 +283,81 @@ impl App {
             ));
         }
         let runs = names.iter().map(|name| {
-            let scope = scope.clone();
-            let actor = actor.clone();
+            let (scope, actor) = (scope.clone(), actor.clone());
             async move {
-                let started = Instant::now();
-                let version = shipped_packages()
-                    .into_iter()
-                    .find(|p| &p.name == name)
-                    .map(|p| p.version)
-                    .unwrap_or_default();
-                let mut run = GoldenRun {
-                    name: name.clone(),
-                    version,
-                    execution: None,
-                    tenant: scope.tenant().to_string(),
-                    status: None,
-                    passed: false,
-                    problems: Vec::new(),
-                    at: jiff::Timestamp::now(),
-                    millis: 0,
-                };
-                let outcome = async {
-                    let expect = workflows::expect(name)
-                        .ok_or_else(|| format!("{name} has no expectation"))??;
-                    let manifest = self.golden_manifest(name).map_err(|e| e.to_string())?;
-                    let exec = self
-                        .engine
-                        .submit(&scope, &actor, manifest, true)
-                        .await
-                        .map_err(|e| e.to_string())?;
-                    let id = exec.id.clone();
-                    let exec = if exec.status.is_final() {
-                        exec
-                    } else {
-                        self.engine
-                            .wait_final(&scope, &id, RUN_TIMEOUT)
-                            .await
-                            .map_err(|e| e.to_string())?
-                            .unwrap_or(exec)
-                    };
-                    Ok::<_, String>((expect, exec))
-                }
-                .await;
-                match outcome {
-                    Ok((expect, exec)) => {
-                        run.execution = Some(exec.id.clone());
-                        run.status = Some(exec.status);
-                        run.problems = if exec.status.is_final() {
-                            expect.check(&exec)
-                        } else {
-                            vec![format!(
-                                "still {} after {}s",
-                                exec.status.as_str(),
-                                RUN_TIMEOUT.as_secs()
-                            )]
-                        };
-                    }
-                    Err(e) => run.problems = vec![e],
-                }
-                run.passed = run.problems.is_empty();
-                run.at = jiff::Timestamp::now();
-                run.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-                run
+                let manifest = self.golden_manifest(name).map_err(|e| e.to_string());
+                self.run_expected(name, &scope, &actor, manifest).await
             }
         });
         let runs = futures::future::join_all(runs).await;
         self.record_golden_runs(&runs)?;
         Ok(runs)
+    }
+
+    /// Runs `manifest` (the workflow `name`) as a canary run of the scope's tenant and
+    /// checks how it ended against the workflow's `expect.yaml`.
+    pub(super) async fn run_expected(
+        &self,
+        name: &str,
+        scope: &TenantScope,
+        actor: &Actor,
+        manifest: Result<ValidManifest, String>,
+    ) -> GoldenRun {
+        let started = Instant::now();
+        let mut run = GoldenRun {
+            name: name.to_owned(),
+            version: String::new(),
+            execution: None,
+            tenant: scope.tenant().to_string(),
+            status: None,
+            passed: false,
+            problems: Vec::new(),
+            at: jiff::Timestamp::now(),
+            millis: 0,
+        };
+        let outcome = async {
+            let expect =
+                workflows::expect(name).ok_or_else(|| format!("{name} has no expectation"))??;
+            let manifest = manifest?;
+            run.version = manifest.manifest.version.clone();
+            let exec = self
+                .engine
+                .submit(scope, actor, manifest, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            let id = exec.id.clone();
+            let exec = if exec.status.is_final() {
+                exec
+            } else {
+                self.engine
+                    .wait_final(scope, &id, RUN_TIMEOUT)
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .unwrap_or(exec)
+            };
+            Ok::<_, String>((expect, exec))
+        }
+        .await;
+        match outcome {
+            Ok((expect, exec)) => {
+                run.execution = Some(exec.id.clone());
+                run.status = Some(exec.status);
+                run.problems = if exec.status.is_final() {
+                    expect.check(&exec)
+                } else {
+                    vec![format!(
+                        "still {} after {}s",
+                        exec.status.as_str(),
+                        RUN_TIMEOUT.as_secs()
+                    )]
+                };
+            }
+            Err(e) => run.problems = vec![e],
+        }
+        run.passed = run.problems.is_empty();
+        run.at = jiff::Timestamp::now();
+        run.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        run
     }
 
     fn record_golden_runs(&self, runs: &[GoldenRun]) -> Result<(), StoreError> {

@@ -10,6 +10,7 @@ pub mod golden;
 pub mod guard;
 pub mod oidc;
 pub mod package;
+pub mod postrelease;
 pub mod replay;
 pub mod report;
 pub mod session;
@@ -158,6 +159,8 @@ pub struct App {
     /// The in-toto layout and its trusted keys, or why there are none (then nothing
     /// verifies).
     pub supply_chain: Result<supply_chain::Trust, String>,
+    /// Post-release validation: readiness and serialization.
+    pub postrelease: postrelease::PostRelease,
     /// Policy bundles loaded for replays.
     bundles: replay::BundleCache,
     /// Recent replays.
@@ -289,7 +292,16 @@ impl App {
             bundles: Default::default(),
             replays: Default::default(),
             supply_chain: trust,
+            postrelease: Default::default(),
         };
+        if !app.config.postrelease.on_start || !app.post_release_due() {
+            app.postrelease.set(postrelease::State::Passed);
+        }
+        if let Some(last) = app.last_post_release()? {
+            app.metrics
+                .postrelease_last_passed
+                .set(i64::from(last.passed));
+        }
         if app.config.golden.install && !app.goldens_installed() {
             for i in app.install_goldens()? {
                 if let Some(e) = &i.error {

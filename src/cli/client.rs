@@ -94,6 +94,15 @@ impl Client {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// GET a binary document.
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let (status, bytes) = self.raw(self.request(reqwest::Method::GET, path)).await?;
+        if !(200..300).contains(&status) {
+            return Err(api_error(status, &bytes));
+        }
+        Ok(bytes.to_vec())
+    }
+
     /// GET a file, streamed into `dest`; returns the response headers.
     pub async fn download(
         &self,

@@ -11,6 +11,7 @@ mod inspect;
 mod output;
 mod package;
 mod policy;
+mod postrelease;
 mod report;
 mod residency;
 mod run;
@@ -134,7 +135,8 @@ pub enum Command {
     /// Verify a receipt file offline: signature, statement, predicate, checkpoint, log
     /// inclusion.
     VerifyReceipt(verify::VerifyArgs),
-    /// Validate a manifest file and list every problem.
+    /// Validate a manifest file and list every problem; `maestro validate post-release`
+    /// runs post-release validation now.
     Validate(run::ValidateArgs),
     /// List and inspect executions.
     #[command(subcommand)]
@@ -206,7 +208,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Serve(args) => serve::run(args, cli.config.as_deref(), &out).await,
         Command::Run(args) => run::run(args, cli.config.as_deref(), &out).await,
         Command::VerifyReceipt(args) => verify::run(args, cli.config.as_deref(), &out),
-        Command::Validate(args) => run::validate(args, &out),
+        Command::Validate(args) => run::validate(args, cli.config.as_deref(), &out).await,
         Command::Executions(c) => inspect::executions(c, cli.config.as_deref(), &out).await,
         Command::Keys(c) => inspect::keys(c, cli.config.as_deref(), &out).await,
         Command::Log(c) => inspect::log(c, cli.config.as_deref(), &out).await,

@@ -43,11 +43,19 @@ pub struct RunArgs {
 /// Arguments of `validate`.
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
-    /// Manifest file (YAML or JSON), or `-` for standard input.
+    /// Manifest file (YAML or JSON), `-` for standard input, or `post-release` to run
+    /// post-release validation (canaries, receipts, log, decision replays) now.
     pub file: PathBuf,
     /// Accepted regions (default: any well-formed region).
     #[arg(long = "region")]
     pub regions: Vec<String>,
+    /// Post-release: where (a server with an appliance-wide auditor or admin token, or the
+    /// local data directory).
+    #[command(flatten)]
+    pub target: Target,
+    /// Post-release: save the evidence bundle here.
+    #[arg(long)]
+    pub evidence_out: Option<PathBuf>,
 }
 
 enum Source {
@@ -93,8 +101,21 @@ fn problems_text(problems: &[Problem]) -> String {
     s
 }
 
-/// `maestro validate FILE`
-pub fn validate(args: ValidateArgs, out: &Output) -> anyhow::Result<Exit> {
+/// `maestro validate FILE`, or `maestro validate post-release`
+pub async fn validate(
+    args: ValidateArgs,
+    config_file: Option<&Path>,
+    out: &Output,
+) -> anyhow::Result<Exit> {
+    if super::postrelease::is_post_release(&args.file) {
+        return super::postrelease::run(
+            &args.target,
+            args.evidence_out.as_deref(),
+            config_file,
+            out,
+        )
+        .await;
+    }
     let text = if args.file.as_os_str() == "-" {
         std::io::read_to_string(std::io::stdin())?
     } else {

@@ -118,6 +118,14 @@ pub async fn run(
         s
     });
     let goldens = app.spawn_golden_worker();
+    // Readiness holds until this version is validated (red/black: the previous version
+    // keeps serving meanwhile).
+    if app.post_release_due() {
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _ = app.validate_post_release("start").await;
+        });
+    }
     let served = crate::http::serve(app, listener, stop_signal(), grace).await;
     if let Some(worker) = goldens {
         worker.abort();

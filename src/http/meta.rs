@@ -9,6 +9,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
+use crate::app::postrelease::State as Validation;
 use crate::app::{App, workflows};
 use crate::domain::manifest;
 
@@ -56,6 +57,22 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
         detail: match store {
             Ok(n) => format!("readable; {n} receipts logged"),
             Err(e) => format!("not readable: {e}"),
+        },
+    });
+    let state = app.postrelease.state();
+    checks.push(ReadinessCheck {
+        name: "postrelease",
+        ok: state == Validation::Passed,
+        detail: match state {
+            Validation::Pending => "post-release validation of this version has not run yet".into(),
+            Validation::Running => "post-release validation is running".into(),
+            Validation::Passed if !app.config.postrelease.on_start => {
+                "post-release validation at start is off (postrelease.on_start)".into()
+            }
+            Validation::Passed => "post-release validation of this version passed".into(),
+            Validation::Failed => {
+                "post-release validation failed: GET /api/v1/postrelease says why".into()
+            }
         },
     });
     let ready = checks.iter().all(|c| c.ok);

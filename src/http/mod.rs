@@ -12,6 +12,7 @@ pub(crate) mod golden;
 mod log;
 mod login;
 mod meta;
+mod postrelease;
 pub mod probe;
 mod reports;
 mod residency;

@@ -20,8 +20,8 @@ use serde_json::{Value, json};
 use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
 use super::{
-    audit, catalog, console, disclosure, executions, golden, log, login, meta, reports, residency,
-    search,
+    audit, catalog, console, disclosure, executions, golden, log, login, meta, postrelease,
+    reports, residency, search,
 };
 use crate::app::App;
 
@@ -36,6 +36,9 @@ pub enum Auth {
     /// guard is asked with no subject tenant; reads are open to every reader role, writes
     /// to appliance-wide administrators.
     Shared,
+    /// A bearer token; appliance-wide data only appliance-wide actors read (post-release
+    /// validation). The guard is asked with no subject tenant; tenant actors are refused.
+    Appliance,
     /// A console page: a session cookie or a bearer token; tenant data goes through a tenant
     /// scope. HTML, not part of the OpenAPI document.
     Console,
@@ -930,6 +933,74 @@ fn api_routes() -> Vec<Route> {
         },
         Route {
             method: Method::GET,
+            path: "/api/v1/postrelease",
+            summary: "The last post-release validation: canaries, receipts, log consistency, decision replays, and its evidence bundle's digest",
+            auth: Auth::Appliance,
+            params: &[],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<crate::app::postrelease::Report>("The last validation"),
+                    error(403, "Only appliance-wide actors read it"),
+                    error(404, "No validation has run yet"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(postrelease::last),
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/postrelease",
+            summary: "Runs post-release validation now and archives its evidence; /readyz follows the result",
+            auth: Auth::Appliance,
+            params: &[],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    ok::<crate::app::postrelease::Report>(
+                        "The validation; `passed` is false when a check failed",
+                    ),
+                    error(
+                        403,
+                        "Only appliance-wide auditors and administrators run it",
+                    ),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: post(postrelease::run),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/postrelease/{id}/evidence",
+            summary: "An archived post-release evidence bundle (deterministic tar.gz with a signed index)",
+            auth: Auth::Appliance,
+            params: &[Param {
+                name: "id",
+                location: "path",
+                required: true,
+                kind: "string",
+                description: "Evidence id (`id` of a validation)",
+            }],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    Resp {
+                        status: 200,
+                        description: "The bundle",
+                        body: Some(("application/gzip", binary_schema)),
+                    },
+                    error(403, "Only appliance-wide actors read it"),
+                    error(404, "No such evidence"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(postrelease::evidence),
+        },
+        Route {
+            method: Method::GET,
             path: "/api/v1/goldens",
             summary: "The golden workflows: their signed package, whether it is installed, and the last run of each",
             auth: Auth::Shared,
@@ -1190,7 +1261,12 @@ fn token_routes() -> &'static HashSet<(Method, String)> {
     ROUTES.get_or_init(|| {
         routes()
             .into_iter()
-            .filter(|r| matches!(r.auth, Auth::Token | Auth::Shared | Auth::Console))
+            .filter(|r| {
+                matches!(
+                    r.auth,
+                    Auth::Token | Auth::Shared | Auth::Appliance | Auth::Console
+                )
+            })
             .map(|r| (r.method, r.path.to_owned()))
             .collect()
     })
@@ -1304,7 +1380,7 @@ pub fn openapi() -> Value {
             })).collect::<Vec<_>>(),
             "responses": {},
         });
-        if matches!(r.auth, Auth::Token | Auth::Shared) {
+        if matches!(r.auth, Auth::Token | Auth::Shared | Auth::Appliance) {
             op["security"] = json!([{"bearer": []}]);
         } else {
             op["security"] = json!([]);

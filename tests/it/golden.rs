@@ -16,7 +16,7 @@ use crate::support::{bin, cli, config_text, free_port};
 
 /// Starts `serve --demo` in `dir` with `config` layered over the demo layer; returns the
 /// process, its URL and the demo tokens by name.
-fn demo(dir: &std::path::Path, config: &str) -> (Killed, String, Value) {
+pub fn demo(dir: &std::path::Path, config: &str) -> (Killed, String, Value) {
     std::fs::write(dir.join("extra.toml"), config).unwrap();
     let port = free_port();
     let mut server = Killed(
@@ -41,7 +41,7 @@ fn demo(dir: &std::path::Path, config: &str) -> (Killed, String, Value) {
     (server, url, summary["demo_tokens"].clone())
 }
 
-fn token(tokens: &Value, name: &str) -> String {
+pub fn token(tokens: &Value, name: &str) -> String {
     tokens
         .as_array()
         .unwrap()

@@ -149,7 +149,7 @@ async fn metrics_pass_promtool() {
 
 /// The shipped alert rules are valid and their `promtool test rules` cases pass; every
 /// metric they use is exported.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread")]
 async fn alert_rules_pass_promtool() {
     let promtool = which("promtool")
         .expect("promtool is not installed: apt-get install prometheus (scripts/test does it)");
@@ -172,6 +172,17 @@ async fn alert_rules_pass_promtool() {
     }
     let rules = std::fs::read_to_string(format!("{dir}/alerts.yml")).unwrap();
     let t = TestApp::new().await;
+    // Per-golden series exist once a golden ran.
+    let installed = tokio::task::block_in_place(|| t.app.install_goldens()).unwrap();
+    assert!(installed.iter().all(|i| i.error.is_none()), "{installed:?}");
+    let acme = maestro::domain::ids::TenantId::new("acme").unwrap();
+    let actor = maestro::app::golden::actor(Some(&acme));
+    let runs = t
+        .app
+        .run_goldens(&acme, &["hello".to_owned()], &actor)
+        .await
+        .unwrap();
+    assert!(runs[0].passed, "{runs:?}");
     let text = t.get("/metrics", None).await.json;
     let text = text.as_str().unwrap();
     for name in rules

@@ -551,3 +551,61 @@ async fn shared_routes_show_every_tenant_the_same_and_only_appliance_admins_writ
     verify_chain(&all_audit(&t)).unwrap();
     t.stop().await;
 }
+
+#[tokio::test]
+async fn appliance_routes_answer_appliance_wide_actors_only() {
+    let t = TestApp::new().await;
+    let report = t
+        .post_json("/api/v1/postrelease", Some(&t.tokens.admin), &json!({}))
+        .await;
+    assert_eq!(report.status, StatusCode::OK, "{}", report.json);
+    let id = report.json["id"].as_str().unwrap().to_owned();
+    let appliance: Vec<_> = routes()
+        .into_iter()
+        .filter(|r| r.auth == Auth::Appliance)
+        .collect();
+    assert!(appliance.len() >= 3, "{}", appliance.len());
+    let tenants = [
+        t.tokens.acme_operator.clone(),
+        t.tokens.acme_viewer.clone(),
+        t.tokens.acme_auditor.clone(),
+        t.tokens.globex_operator.clone(),
+        t.tokens.globex_auditor.clone(),
+    ];
+    for r in &appliance {
+        let key = format!("{} {}", r.method, r.path);
+        let path = r.path.replace("{id}", &id);
+        for token in &tenants {
+            let before = all_audit(&t).len();
+            let resp = if r.method == Method::GET {
+                t.get(&format!("{path}?tenant=acme"), Some(token)).await
+            } else {
+                t.post_json(&format!("{path}?tenant=acme"), Some(token), &json!({}))
+                    .await
+            };
+            assert_eq!(resp.status, StatusCode::FORBIDDEN, "{key}: {}", resp.json);
+            assert!(
+                resp.json["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("only appliance-wide"),
+                "{key}: {}",
+                resp.json
+            );
+            let events = all_audit(&t);
+            assert_eq!(events.len(), before + 1, "{key} not audited");
+            assert_eq!(
+                serde_json::to_value(events.last().unwrap().kind).unwrap(),
+                json!("access_denied")
+            );
+        }
+        let resp = if r.method == Method::GET {
+            t.get(&path, Some(&t.tokens.admin)).await
+        } else {
+            t.post_json(&path, Some(&t.tokens.admin), &json!({})).await
+        };
+        assert_eq!(resp.status, StatusCode::OK, "{key}: {}", resp.json);
+    }
+    verify_chain(&all_audit(&t)).unwrap();
+    t.stop().await;
+}

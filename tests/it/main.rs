@@ -17,6 +17,7 @@ mod isolation;
 mod oidc;
 mod package;
 mod policy;
+mod postrelease;
 mod report;
 mod residency;
 mod routes;

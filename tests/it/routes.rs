@@ -36,7 +36,7 @@ async fn every_route_answers_and_token_routes_require_a_token() {
             r.method, r.path
         );
         match r.auth {
-            Auth::Token | Auth::Shared => assert_eq!(
+            Auth::Token | Auth::Shared | Auth::Appliance => assert_eq!(
                 resp.status,
                 StatusCode::UNAUTHORIZED,
                 "{} {} must need a token",
@@ -90,10 +90,12 @@ fn openapi_describes_exactly_the_routes() {
         assert!(schemas.contains_key(name), "dangling $ref {name}");
     }
     // Token routes declare bearer security; public ones none.
-    for r in routes()
-        .into_iter()
-        .filter(|r| matches!(r.auth, Auth::Token | Auth::Shared | Auth::Public))
-    {
+    for r in routes().into_iter().filter(|r| {
+        matches!(
+            r.auth,
+            Auth::Token | Auth::Shared | Auth::Appliance | Auth::Public
+        )
+    }) {
         let op = &doc["paths"][r.path][r.method.as_str().to_lowercase()];
         let secured = op["security"].as_array().is_some_and(|s| !s.is_empty());
         assert_eq!(secured, r.auth != Auth::Public, "{} {}", r.method, r.path);

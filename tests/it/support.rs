@@ -116,6 +116,11 @@ impl TestApp {
         .unwrap();
         edit(&mut config);
         let app = Arc::new(App::start(config).await.unwrap());
+        // As `maestro serve` does before readiness.
+        if app.post_release_due() {
+            let report = app.validate_post_release("start").await.unwrap();
+            assert!(report.passed, "post-release validation: {report:?}");
+        }
         let router = maestro::http::router::router(app.clone());
         TestApp {
             app,

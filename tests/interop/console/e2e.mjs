@@ -103,7 +103,7 @@ try {
   console.log(`ok ${step}`);
 
   step = "another tenant's data is nowhere";
-  for (const path of ['/', '/executions', '/audit', '/catalog', '/search?q=name%3Ahello']) {
+  for (const path of ['/', '/executions', '/audit', '/catalog', '/goldens', '/search?q=name%3Ahello']) {
     r = await page.goto(`${base}${path}`);
     await noGlobex(path);
   }
