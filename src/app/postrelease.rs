@@ -6,6 +6,7 @@
 //! evidence bundle; readiness (`/readyz`) holds until a validation of this version passed.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
@@ -17,6 +18,7 @@ use crate::attest::dsse;
 use crate::attest::keys::PublicKey;
 use crate::attest::receipt::{self, Trust};
 use crate::domain::actor::{Access, TenantScope};
+use crate::domain::execution::Decision;
 use crate::domain::golden::GoldenRun;
 use crate::domain::ids::{Digest, TenantId};
 use crate::domain::validate;
@@ -72,6 +74,9 @@ pub struct CheckResult {
     pub failed: u64,
     /// What was checked, or what failed.
     pub detail: String,
+    /// How long it took, in milliseconds.
+    #[serde(default)]
+    pub millis: u64,
     /// The first failures.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub failures: Vec<Failure>,
@@ -153,6 +158,7 @@ fn check(name: &str, checked: u64, failures: Vec<Failure>, ok_detail: String) ->
         passed: failed == 0,
         checked,
         failed,
+        millis: 0,
         detail: if failed == 0 {
             ok_detail
         } else {
@@ -291,40 +297,34 @@ impl App {
     }
 
     /// Verifies every receipt of every tenant with an inclusion proof against the latest
-    /// checkpoint.
+    /// checkpoint, on every core.
     fn verify_receipts(&self, trust: &Trust) -> Result<CheckResult, AppError> {
         let store = self.engine.store();
-        let tenants = store.read()?.tenants_with_receipts()?;
-        let evidence = self.engine.evidence();
-        let (mut checked, mut failures) = (0u64, Vec::new());
-        for tenant in tenants {
+        let mut all = Vec::new();
+        for tenant in store.read()?.tenants_with_receipts()? {
             let scope = TenantScope::system(tenant.clone(), Access::Read);
-            let mut ids = Vec::new();
             store.read()?.for_each_receipt(&scope, |id, _| {
-                ids.push(id);
+                all.push((scope.clone(), id));
                 true
             })?;
-            for id in ids {
-                checked += 1;
-                let bundle = match evidence.receipt_bundle(&scope, &id) {
-                    Ok(Some(b)) => b,
-                    Ok(None) => {
-                        failures.push(failure(&tenant, &id, "the receipt has no log entry"));
-                        continue;
-                    }
-                    Err(e) => {
-                        failures.push(failure(&tenant, &id, e.to_string()));
-                        continue;
-                    }
-                };
-                let bytes =
-                    serde_json::to_vec(&bundle).map_err(|e| AppError::Other(e.to_string()))?;
-                let report = receipt::verify(&bytes, trust);
-                if let Some(c) = report.first_failure() {
-                    failures.push(failure(&tenant, &id, format!("{}: {}", c.name, c.detail)));
-                }
-            }
         }
+        let checked = all.len() as u64;
+        let failures = parallel(&all, |(scope, id)| {
+            let tenant = scope.tenant();
+            let bundle = match self.engine.evidence().receipt_bundle(scope, id) {
+                Ok(Some(b)) => b,
+                Ok(None) => return Some(failure(tenant, id, "the receipt has no log entry")),
+                Err(e) => return Some(failure(tenant, id, e.to_string())),
+            };
+            let bytes = match serde_json::to_vec(&bundle) {
+                Ok(b) => b,
+                Err(e) => return Some(failure(tenant, id, e.to_string())),
+            };
+            let report = receipt::verify(&bytes, trust);
+            report
+                .first_failure()
+                .map(|c| failure(tenant, id, format!("{}: {}", c.name, c.detail)))
+        });
         Ok(check(
             "receipts",
             checked,
@@ -409,41 +409,47 @@ impl App {
         ))
     }
 
-    /// Replays every recorded decision of every tenant on its pinned bundle.
+    /// Replays every recorded decision of every tenant on its pinned bundle, on every
+    /// core, a batch of decisions in memory at a time.
     fn replay_decisions(&self) -> Result<CheckResult, AppError> {
+        const BATCH: usize = 4096;
         let store = self.engine.store();
-        let tenants = store.read()?.tenants_with_data()?;
         let (mut checked, mut failures) = (0u64, Vec::new());
-        for tenant in tenants {
+        let replay_batch = |batch: &mut Vec<(TenantId, Decision)>, failures: &mut Vec<Failure>| {
+            failures.extend(parallel(batch, |(tenant, d)| match self.replay(d) {
+                Ok(r) if r.matches_recorded => None,
+                Ok(r) => Some(failure(
+                    tenant,
+                    &d.id,
+                    format!(
+                        "{} replays to allow={} with {:?}, but recorded allow={}",
+                        r.policy,
+                        r.explanation.allow,
+                        r.explanation
+                            .reasons
+                            .iter()
+                            .map(|x| &x.code)
+                            .collect::<Vec<_>>(),
+                        d.allow
+                    ),
+                )),
+                Err(e) => Some(failure(tenant, &d.id, e.to_string())),
+            }));
+            batch.clear();
+        };
+        let mut batch = Vec::with_capacity(BATCH);
+        for tenant in store.read()?.tenants_with_data()? {
             let scope = TenantScope::system(tenant.clone(), Access::Read);
-            let mut decisions = Vec::new();
             store.read()?.for_each_decision(&scope, |d| {
-                decisions.push(d);
+                checked += 1;
+                batch.push((tenant.clone(), d));
+                if batch.len() == BATCH {
+                    replay_batch(&mut batch, &mut failures);
+                }
                 true
             })?;
-            for d in decisions {
-                checked += 1;
-                match self.replay_cached(&d) {
-                    Ok(r) if r.matches_recorded => {}
-                    Ok(r) => failures.push(failure(
-                        &tenant,
-                        &d.id,
-                        format!(
-                            "{} replays to allow={} with {:?}, but recorded allow={}",
-                            r.policy,
-                            r.explanation.allow,
-                            r.explanation
-                                .reasons
-                                .iter()
-                                .map(|x| &x.code)
-                                .collect::<Vec<_>>(),
-                            d.allow
-                        ),
-                    )),
-                    Err(e) => failures.push(failure(&tenant, &d.id, e.to_string())),
-                }
-            }
         }
+        replay_batch(&mut batch, &mut failures);
         Ok(check(
             "decisions",
             checked,
@@ -456,7 +462,10 @@ impl App {
 
     /// Runs one validation: canaries, receipts, log, decisions; archives the evidence;
     /// updates readiness, metrics and the last report. One at a time.
-    pub async fn validate_post_release(&self, trigger: &str) -> Result<Report, AppError> {
+    pub async fn validate_post_release(
+        self: &Arc<Self>,
+        trigger: &str,
+    ) -> Result<Report, AppError> {
         let _one = self.postrelease.running.lock().await;
         self.postrelease.set(State::Running);
         let result = self.validate_now(trigger).await;
@@ -479,15 +488,24 @@ impl App {
         result
     }
 
-    async fn validate_now(&self, trigger: &str) -> Result<Report, AppError> {
+    async fn validate_now(self: &Arc<Self>, trigger: &str) -> Result<Report, AppError> {
         let started = Instant::now();
         let started_at = jiff::Timestamp::now();
         let version = self.engine.signing().version.clone();
         let (canary_check, canaries) = self.run_canaries().await;
-        let trust = self.receipt_trust()?;
-        let receipts = self.verify_receipts(&trust)?;
-        let (log, tree_size, root_hash, consistency) = self.check_log()?;
-        let decisions = self.replay_decisions()?;
+        // Reading and verifying the whole store: off the async workers.
+        let app = self.clone();
+        let (receipts, (log, tree_size, root_hash, consistency), decisions) =
+            tokio::task::spawn_blocking(move || {
+                let trust = app.receipt_trust()?;
+                Ok::<_, AppError>((
+                    timed(|| app.verify_receipts(&trust))?,
+                    app.check_log()?,
+                    timed(|| app.replay_decisions())?,
+                ))
+            })
+            .await
+            .map_err(|e| AppError::Other(format!("post-release validation: {e}")))??;
         let checks = vec![canary_check, receipts, log, decisions];
         let passed = checks.iter().all(|c| c.passed);
         let mut report = Report {
@@ -607,6 +625,30 @@ impl App {
                     .flatten()
                     .is_some_and(|r| r.passed && r.version == self.engine.signing().version))
     }
+}
+
+/// Runs `f` over `items` on every core; returns what it found, in item order.
+fn parallel<T: Sync, R: Send>(items: &[T], f: impl Fn(&T) -> Option<R> + Sync) -> Vec<R> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let chunk = items.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| s.spawn(|| part.iter().filter_map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+/// A check with how long it took in its detail.
+fn timed(f: impl FnOnce() -> Result<CheckResult, AppError>) -> Result<CheckResult, AppError> {
+    let started = Instant::now();
+    let mut c = f()?;
+    c.millis = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+    Ok(c)
 }
 
 /// Pretty JSON with a final newline.

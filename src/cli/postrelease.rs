@@ -35,7 +35,7 @@ pub async fn run(
         }
         None => {
             let config = super::inspect::local_config(target, config_file)?;
-            let app = App::start(config).await?;
+            let app = std::sync::Arc::new(App::start(config).await?);
             let report = app.validate_post_release("demand").await;
             let bundle = match (&report, evidence_out) {
                 (Ok(r), Some(_)) => app.post_release_evidence(&r.id)?,

@@ -248,7 +248,7 @@ async fn a_start_with_another_version_is_due_and_records_the_previous_version() 
         data_dir: dir.path().join("data"),
         ..Default::default()
     };
-    let app = maestro::app::App::start(config.clone()).await.unwrap();
+    let app = std::sync::Arc::new(maestro::app::App::start(config.clone()).await.unwrap());
     assert!(app.post_release_due(), "never validated");
     let r = app.validate_post_release("demand").await.unwrap();
     assert!(r.passed, "{r:?}");
@@ -256,7 +256,7 @@ async fn a_start_with_another_version_is_due_and_records_the_previous_version() 
     app.engine.shutdown(std::time::Duration::from_secs(1)).await;
     drop(app);
     // The same version again: nothing to do.
-    let app = maestro::app::App::start(config.clone()).await.unwrap();
+    let app = std::sync::Arc::new(maestro::app::App::start(config.clone()).await.unwrap());
     assert!(!app.post_release_due());
     app.engine
         .store()
@@ -265,7 +265,7 @@ async fn a_start_with_another_version_is_due_and_records_the_previous_version() 
     app.engine.shutdown(std::time::Duration::from_secs(1)).await;
     drop(app);
     // Another version was recorded last: due, and the report names it.
-    let app = maestro::app::App::start(config).await.unwrap();
+    let app = std::sync::Arc::new(maestro::app::App::start(config).await.unwrap());
     assert!(app.post_release_due());
     let r = app.validate_post_release("start").await.unwrap();
     assert_eq!(r.previous_version.as_deref(), Some("0.0.1"));
