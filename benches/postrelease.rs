@@ -98,14 +98,7 @@ fn demo_start() {
         report["millis"],
         report["passed"]
     );
-    for c in report["checks"].as_array().unwrap() {
-        println!(
-            "  {:<10} {:>7} checked in {:>6} ms",
-            c["name"].as_str().unwrap(),
-            c["checked"],
-            c["millis"]
-        );
-    }
+    print_checks(&report);
 }
 
 fn existing_store(config: &str) {
@@ -139,6 +132,11 @@ fn existing_store(config: &str) {
         report["passed"],
         peak >> 20
     );
+    print_checks(&report);
+}
+
+/// One line per check of a report.
+fn print_checks(report: &Value) {
     for c in report["checks"].as_array().unwrap() {
         println!(
             "  {:<10} {:>7} checked in {:>6} ms",
