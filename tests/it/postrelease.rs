@@ -156,6 +156,23 @@ fn a_start_validates_before_ready_archives_evidence_and_the_drill_turns_readines
 
     // Appliance-wide data: tenant tokens are refused.
     assert_eq!(get(&url, &acme, "/api/v1/postrelease").0, 403);
+    // The console's status page: every viewer sees the verdicts, appliance-wide ones the
+    // details and the evidence.
+    let page = |token: &str| String::from_utf8(get(&url, token, "/").1).unwrap();
+    let admin_page = page(&admin);
+    assert!(admin_page.contains("Validation"), "{admin_page}");
+    assert!(admin_page.contains(id), "the evidence id is shown");
+    assert!(admin_page.contains("receipts: signature"), "{admin_page}");
+    let acme_page = page(&acme);
+    assert!(acme_page.contains("Validation"));
+    assert!(
+        !acme_page.contains(id),
+        "a tenant viewer sees no evidence id"
+    );
+    assert!(
+        !acme_page.contains("receipts: signature"),
+        "a tenant viewer sees no counts"
+    );
     // On demand, from the CLI, with the evidence saved.
     let (code, out, err) = cli(
         &[

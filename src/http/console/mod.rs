@@ -234,7 +234,7 @@ pub async fn overview(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let result = overview_data(&app, &scopes).await;
+    let result = overview_data(&app, &scopes, who.caller.actor.tenant.is_none()).await;
     let page = match result {
         Ok(o) => html(StatusCode::OK, pages::overview(&who.viewer, &o)),
         Err(e) => error_page(Some(&who.viewer), &e),
@@ -243,7 +243,11 @@ pub async fn overview(
     page
 }
 
-async fn overview_data(app: &Arc<App>, scopes: &[TenantScope]) -> Result<Overview, ApiError> {
+async fn overview_data(
+    app: &Arc<App>,
+    scopes: &[TenantScope],
+    detailed: bool,
+) -> Result<Overview, ApiError> {
     let now = jiff::Timestamp::now();
     let hour = jiff::SignedDuration::from_hours(1);
     // Buckets end at the next full hour, so the last bar is the current hour.
@@ -424,6 +428,9 @@ async fn overview_data(app: &Arc<App>, scopes: &[TenantScope]) -> Result<Overvie
         version: env!("CARGO_PKG_VERSION").into(),
         previous_version: app.previous_version.clone(),
         canaries,
+        validation: app.postrelease.state(),
+        last_validation: app.last_post_release()?,
+        detailed,
         started_at: app.started_at,
         index: (state.documents, behind),
     })

@@ -61,6 +61,13 @@ pub struct Overview {
     pub previous_version: Option<String>,
     /// Canary runs (post-release checks) in the visible tenants, newest first.
     pub canaries: Vec<Hit>,
+    /// Where post-release validation stands (readiness).
+    pub validation: crate::app::postrelease::State,
+    /// The last validation: its checks' verdicts for everyone, details for appliance-wide
+    /// viewers only (`detailed`).
+    pub last_validation: Option<crate::app::postrelease::Report>,
+    /// Whether the viewer is appliance-wide.
+    pub detailed: bool,
     /// When the appliance started.
     pub started_at: jiff::Timestamp,
     /// Search index: documents and changes behind.
@@ -156,6 +163,32 @@ pub fn overview(viewer: &Viewer, o: &Overview) -> Markup {
                 dl.kv {
                     dt { "This version" } dd { (o.version) }
                     dt { "Previous version" } dd { (o.previous_version.as_deref().unwrap_or("same as this one")) }
+                    dt { "Validation" } dd {
+                        (badge(match o.validation {
+                            crate::app::postrelease::State::Pending => "pending",
+                            crate::app::postrelease::State::Running => "running",
+                            crate::app::postrelease::State::Passed => "pass",
+                            crate::app::postrelease::State::Failed => "fail",
+                        }))
+                        @if let Some(r) = &o.last_validation {
+                            " " span.muted { (when(r.started_at)) " · " (r.trigger) " · " (r.millis) " ms" }
+                            ul {
+                                @for c in &r.checks {
+                                    li {
+                                        (badge(if c.passed { "pass" } else { "fail" })) " " (c.name)
+                                        @if o.detailed { span.muted { " — " (c.detail) } }
+                                    }
+                                }
+                            }
+                            @if o.detailed {
+                                @if let Some(d) = &r.evidence_digest {
+                                    span.muted { "evidence " (r.id) " " } (short_digest(&d.to_string()))
+                                }
+                            }
+                        } @else {
+                            " " span.muted { "not run yet" }
+                        }
+                    }
                     dt { "Canary runs" } dd {
                         @if o.canaries.is_empty() { span.muted { "none recorded" } }
                         @for h in o.canaries.iter().take(3) { (badge(&h.status)) " " }
