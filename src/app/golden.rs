@@ -84,6 +84,13 @@ pub fn shipped_release(name: &str, version: &str) -> Option<Release> {
     (!files.is_empty()).then_some(Release { files })
 }
 
+/// The SHA-256 of a shipped release's archive.
+pub fn shipped_digest(name: &str, version: &str) -> Option<crate::domain::ids::Digest> {
+    let release = shipped_release(name, version)?;
+    let (archive, _) = release.archive().ok()?;
+    Some(crate::domain::ids::Digest::of(&release.files[archive]))
+}
+
 /// The shipped in-toto layout and the public key that signs it (`packages/root.layout`,
 /// `packages/keys/owner.pub`): the trust the demo appliance verifies goldens under.
 pub fn shipped_trust() -> Option<(Vec<u8>, Vec<u8>)> {
@@ -102,9 +109,10 @@ pub enum GoldenError {
         /// The name asked for.
         name: String,
     },
-    /// Its package is not installed (or was left out because it no longer verifies).
+    /// Its package is not installed (or was left out because it no longer verifies, or
+    /// another archive holds its name and version).
     #[error(
-        "the golden {name} is not installed as package {reference}; run `maestro golden install`"
+        "the golden {name} is not installed as package {reference} (the archive this binary ships); run `maestro golden install`"
     )]
     NotInstalled {
         /// The golden.
@@ -201,13 +209,16 @@ impl App {
             .all(|p| self.golden_package(&p.name, &p.version).is_some())
     }
 
+    /// The installed package `NAME@VERSION` when it is the shipped archive (another
+    /// archive published under the same name and version is not the golden).
     fn golden_package(
         &self,
         name: &str,
         version: &str,
     ) -> Option<Arc<crate::engine::packages::InstalledPackage>> {
         let v = semver::Version::parse(version).ok()?;
-        self.engine.config().packages.get(name, &v)
+        let installed = self.engine.config().packages.get(name, &v)?;
+        (Some(installed.digest) == shipped_digest(name, version)).then_some(installed)
     }
 
     /// The manifest of a golden as its installed, signed package holds it, validated here.

@@ -235,7 +235,7 @@ async fn install_remote(client: &Client, out: &Output) -> anyhow::Result<Exit> {
             Err(e) => {
                 // Credentials or the server itself: the same for every package.
                 if let Some(f) = e.downcast_ref::<super::Failure>()
-                    && matches!(f.exit, Exit::Unauthorized | Exit::Unavailable | Exit::Usage)
+                    && matches!(f.exit, Exit::Unauthorized | Exit::Unavailable)
                 {
                     return Err(e);
                 }

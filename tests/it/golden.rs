@@ -254,6 +254,46 @@ fn an_appliance_without_goldens_says_how_to_install_them_and_golden_install_does
     assert!(err.contains("maestro golden install"), "{err}");
     // The embedded source still runs.
     assert_eq!(cli(&["run", "-w", "hello"], &env, dir.path()).0, 0);
+    // Another archive published first as hello@1.0.0 is not the golden: it runs as a
+    // package of its own, never as golden/hello, and the shipped archive cannot replace it.
+    let key =
+        maestro::attest::keys::SigningKey::generate(maestro::attest::keys::Algorithm::Ed25519)
+            .unwrap();
+    std::fs::write(dir.path().join("builder.pem"), key.to_pem().unwrap()).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("builder.pem"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("impostor")).unwrap();
+    std::fs::write(
+        dir.path().join("impostor/maestro.yaml"),
+        "name: hello\nversion: \"1.0.0\"\nregion: eu-west\ntasks:\n  - {id: greet, uses: builtin/echo, with: {message: not the golden}}\n",
+    )
+    .unwrap();
+    let admin_env = [
+        ("MAESTRO_URL", server.url.as_str()),
+        ("MAESTRO_TOKEN", tokens.admin.as_str()),
+    ];
+    for args in [
+        &[
+            "package",
+            "build",
+            "impostor",
+            "--key",
+            "builder.pem",
+            "--out-dir",
+            "dist",
+        ][..],
+        &["package", "publish", "dist/hello-1.0.0/hello-1.0.0.mpkg"],
+        &["package", "install", "hello@1.0.0"],
+    ] {
+        let (code, out, err) = cli(args, &admin_env, dir.path());
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    let (code, _, err) = cli(&["run", "-w", "golden/hello"], &env, dir.path());
+    assert_eq!(code, 5, "{err}");
+    assert!(err.contains("the archive this binary ships"), "{err}");
     // Tenant operators cannot install; the appliance admin can. No layout is configured
     // here, so the releases are accepted unverified (permissive) and say so.
     let (code, _, err) = cli(&["golden", "install"], &env, dir.path());
@@ -264,14 +304,18 @@ fn an_appliance_without_goldens_says_how_to_install_them_and_golden_install_does
         &env,
         dir.path(),
     );
-    assert_eq!(code, 0, "{out}{err}");
-    assert_eq!(out.matches("installed, NOT verified").count(), 11, "{out}");
-    assert_eq!(cli(&["run", "-w", "golden/hello"], &env, dir.path()).0, 0);
-    // Installing again changes nothing.
+    assert_eq!(code, 4, "{out}{err}");
+    assert_eq!(out.matches("installed, NOT verified").count(), 10, "{out}");
+    assert!(out.contains("hello@1.0.0"), "{out}");
+    assert!(out.contains("never replaced"), "{out}");
+    assert_eq!(cli(&["run", "-w", "golden/hello"], &env, dir.path()).0, 5);
+    assert_eq!(cli(&["run", "-w", "golden/timeout"], &env, dir.path()).0, 7);
+    // Installing again changes nothing (the impostor still holds hello@1.0.0).
     let (code, out, _) = cli(
         &["golden", "install", "--token", &tokens.admin],
         &env,
         dir.path(),
     );
-    assert_eq!(code, 0, "{out}");
+    assert_eq!(code, 4, "{out}");
+    assert_eq!(out.matches("installed, NOT verified").count(), 10, "{out}");
 }
