@@ -1,7 +1,8 @@
 //! Fuzzes the checked archive reader: any bytes are read to the end or refused with an
 //! error, never a panic, and nothing unsafe is ever handed out. The same bytes as a package
 //! or policy-bundle archive are opened or refused, and as a release sent to the catalog
-//! (`POST /api/v1/catalog`) read or refused, never a panic.
+//! (`POST /api/v1/catalog`) read or refused, and as a backup (`maestro restore`) checked
+//! against its manifest or refused, never a panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -21,6 +22,10 @@ fuzz_target!(|data: &[u8]| {
         assert!(sink.len() as u64 <= e.size);
         Ok(())
     });
+    if let Ok(manifest) = maestro::app::backup::check(data) {
+        assert_eq!(manifest.format, maestro::app::backup::FORMAT);
+        assert!(manifest.files.contains_key("maestro.redb"));
+    }
     if let Ok(opened) = maestro::app::package::open(data) {
         assert!(opened.meta.check().is_ok());
         assert_eq!(opened.files.len(), opened.meta.files.len());

@@ -4,6 +4,7 @@
 # input:
 #   actor:   {subject, tenant (null for appliance-wide admins), roles: [...]}
 #   action:  "read" | "run" | "audit" (read the audit log) | "publish" (catalog packages)
+#            | "backup" (a copy of the whole data directory, signing key included)
 #   subject: {tenant, kind, id}    the data being accessed; tenant null for appliance-wide
 #            data (the audit log of every tenant, the package catalog)
 #   route:   "GET /api/v1/executions/{id}"
@@ -17,6 +18,7 @@ grants := {
 	"run": {"operator", "admin"},
 	"audit": {"auditor", "admin"},
 	"publish": {"admin"},
+	"backup": {"admin"},
 }
 
 role_grants if {

@@ -79,6 +79,16 @@ test_only_appliance_admins_publish if {
 	m.code == "role_missing"
 }
 
+backup(a) := {"actor": a, "action": "backup", "subject": {"tenant": null, "kind": "backup", "id": null}}
+
+test_only_appliance_admins_back_up if {
+	isolation.allow with input as backup(actor(null, ["admin"]))
+	not isolation.allow with input as backup(actor(null, ["auditor"]))
+	not isolation.allow with input as backup(actor("acme", ["admin"]))
+	some r in isolation.deny with input as backup(actor("acme", ["admin"]))
+	r.code == "appliance_only"
+}
+
 test_tenant_members_do_not_read_appliance_audit if {
 	a := {"actor": actor("acme", ["admin"]), "action": "audit", "subject": {"tenant": null, "kind": "audit", "id": null}}
 	not isolation.allow with input as a

@@ -3,6 +3,7 @@
 //! CLI layers share.
 
 pub mod background;
+pub mod backup;
 pub mod catalog;
 pub mod demo;
 pub mod disclosure;

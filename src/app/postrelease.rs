@@ -171,6 +171,23 @@ fn check(name: &str, checked: u64, failures: Vec<Failure>, ok_detail: String) ->
     }
 }
 
+/// A check about the whole appliance: one problem, or what passed.
+fn appliance_check(name: &str, checked: u64, outcome: Result<String, String>) -> CheckResult {
+    match outcome {
+        Ok(detail) => check(name, checked, Vec::new(), detail),
+        Err(problem) => check(
+            name,
+            checked,
+            vec![Failure {
+                tenant: "appliance".into(),
+                id: name.into(),
+                detail: problem,
+            }],
+            String::new(),
+        ),
+    }
+}
+
 impl App {
     /// The tenant canaries run as: `postrelease.tenant`, else `golden.tenant`.
     fn canary_tenant(&self) -> Option<TenantId> {
@@ -184,7 +201,7 @@ impl App {
 
     /// The keys receipts must verify with: `postrelease.trusted_keys`, else every key the
     /// appliance ever signed with.
-    fn receipt_trust(&self) -> Result<Trust, AppError> {
+    pub(super) fn receipt_trust(&self) -> Result<Trust, AppError> {
         let mut keys = Vec::new();
         if self.config.postrelease.trusted_keys.is_empty() {
             for v in self.engine.store().read()?.keys()? {
@@ -298,7 +315,7 @@ impl App {
 
     /// Verifies every receipt of every tenant with an inclusion proof against the latest
     /// checkpoint, on every core.
-    fn verify_receipts(&self, trust: &Trust) -> Result<CheckResult, AppError> {
+    pub(super) fn verify_receipts(&self, trust: &Trust) -> Result<CheckResult, AppError> {
         let store = self.engine.store();
         let mut all = Vec::new();
         for tenant in store.read()?.tenants_with_receipts()? {
@@ -407,6 +424,102 @@ impl App {
             root,
             proof_json,
         ))
+    }
+
+    /// The log of a restored store: the checkpoint the backup recorded is stored at its
+    /// size, is signed by a trusted key and commits to the tree the stored hashes make at
+    /// that size; the latest checkpoint (later when recovery finished executions the
+    /// backup caught running) is signed and commits to the whole tree.
+    pub(super) fn check_restored_log(
+        &self,
+        trust: &Trust,
+        recorded_size: u64,
+        recorded: Option<&str>,
+    ) -> Result<CheckResult, AppError> {
+        let r = self.engine.store().read()?;
+        let size = r.log_size()?;
+        let latest = r.latest_checkpoint()?;
+        let origin = trust.origin.clone().unwrap_or_default();
+        let open = |note: &str| {
+            trust
+                .keys
+                .iter()
+                .find_map(|k| tlog::open_checkpoint(note, &k.note_verifier(&origin)).ok())
+        };
+        let problem = (|| -> Result<String, String> {
+            let hashes = r.log_hashes().map_err(|e| e.to_string())?;
+            let commits = |note: &str, what: &str| -> Result<u64, String> {
+                let cp = open(note).ok_or(format!("{what} is not signed by a trusted key"))?;
+                let root = tlog::root(cp.size, &hashes).map_err(|e| e.to_string())?;
+                if root != cp.root {
+                    return Err(format!(
+                        "the stored hashes give root {} at tree size {}; {what} says {}",
+                        tlog::hex_hash(&root),
+                        cp.size,
+                        tlog::hex_hash(&cp.root)
+                    ));
+                }
+                Ok(cp.size)
+            };
+            if size < recorded_size {
+                return Err(format!(
+                    "the log has {size} leaves; the backup recorded {recorded_size}"
+                ));
+            }
+            let Some(note) = recorded else {
+                return if recorded_size == 0 {
+                    Ok(format!(
+                        "the log was empty when backed up; tree size {size} now"
+                    ))
+                } else {
+                    Err("the backup recorded leaves but no checkpoint".into())
+                };
+            };
+            if commits(note, "the backup's checkpoint")? != recorded_size {
+                return Err(format!(
+                    "the backup's checkpoint is not for its {recorded_size} leaves"
+                ));
+            }
+            if r.checkpoint(recorded_size)
+                .map_err(|e| e.to_string())?
+                .as_deref()
+                != Some(note)
+            {
+                return Err(format!(
+                    "the store's checkpoint at tree size {recorded_size} is not the backup's"
+                ));
+            }
+            let (latest_size, latest_note) =
+                latest.ok_or("the restored store has no checkpoint")?;
+            if latest_size != size || commits(&latest_note, "the latest checkpoint")? != size {
+                return Err(format!(
+                    "the latest checkpoint is for {latest_size} leaves; the log has {size}"
+                ));
+            }
+            Ok(format!(
+                "the backup's signed checkpoint (tree size {recorded_size}) matches the stored tree{}",
+                if size > recorded_size {
+                    format!(", which recovery extended to {size} consistently")
+                } else {
+                    String::new()
+                }
+            ))
+        })();
+        Ok(appliance_check("log", size, problem))
+    }
+
+    /// The audit log's hash chain.
+    pub(super) fn check_audit_chain(&self) -> Result<CheckResult, AppError> {
+        let s = self.audit_summary(None)?;
+        let problem = if s.chain == "verified" {
+            Ok(format!(
+                "{} audit events: the hash chain is unbroken",
+                s.events
+            ))
+        } else {
+            Err(format!("the audit chain is {}", s.chain))
+        };
+        Ok(appliance_check("audit", s.events, problem))
     }
 
     /// Replays every recorded decision of every tenant on its pinned bundle, on every

@@ -2,6 +2,7 @@
 //! talk to a running server (`--server`, `MAESTRO_URL`) or work on the local data directory.
 
 mod attest;
+mod backup;
 mod client;
 mod disclosure;
 mod drill;
@@ -129,6 +130,9 @@ pub struct Target {
 pub enum Command {
     /// Start the appliance (HTTP API on --listen, data in --data-dir).
     Serve(serve::ServeArgs),
+    /// Ask /readyz of the local appliance: exit 0 when ready, 1 otherwise (for a container
+    /// health check).
+    Healthcheck(serve::HealthcheckArgs),
     /// Run a workflow (embedded name or manifest file) and print the execution with its
     /// receipt.
     Run(run::RunArgs),
@@ -189,6 +193,12 @@ pub enum Command {
     /// its links.
     #[command(subcommand)]
     Attest(attest::AttestCommand),
+    /// Write a consistent backup of the data directory (store, signing key, trust), from a
+    /// serving appliance (--server, admin token) or a local data directory.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into a new data directory and verify every receipt, the log and the
+    /// audit chain.
+    Restore(backup::RestoreArgs),
     /// Print the JSON Schema of Manifest v1.
     Schema,
     /// Print the version.
@@ -206,6 +216,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
     let out = Output::new(cli.output);
     match cli.command {
         Command::Serve(args) => serve::run(args, cli.config.as_deref(), &out).await,
+        Command::Healthcheck(args) => serve::healthcheck(args, cli.config.as_deref(), &out).await,
         Command::Run(args) => run::run(args, cli.config.as_deref(), &out).await,
         Command::VerifyReceipt(args) => verify::run(args, cli.config.as_deref(), &out),
         Command::Validate(args) => run::validate(args, cli.config.as_deref(), &out).await,
@@ -224,6 +235,8 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<Exit> {
         Command::Package(c) => package::package(c, &out).await,
         Command::Bundle(c) => package::bundle(c, &out).await,
         Command::Golden(c) => golden::golden(c, cli.config.as_deref(), &out).await,
+        Command::Backup(args) => backup::backup(args, cli.config.as_deref(), &out).await,
+        Command::Restore(args) => backup::restore(args, cli.config.as_deref(), &out).await,
         Command::Schema => {
             out.json_always(&crate::domain::manifest::json_schema());
             Ok(Exit::Ok)

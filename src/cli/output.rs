@@ -30,6 +30,17 @@ impl Output {
         }
     }
 
+    /// Like [`Output::print`], on stderr (for commands whose stdout carries data).
+    pub fn print_err<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
+        match self.format {
+            Format::Json => match serde_json::to_string_pretty(value) {
+                Ok(s) => eprintln!("{s}"),
+                Err(e) => eprintln!("error: encoding output: {e}"),
+            },
+            Format::Text => eprintln!("{}", text().trim_end()),
+        }
+    }
+
     /// Prints JSON regardless of the format (for commands whose output is a document).
     pub fn json_always<T: Serialize>(&self, value: &T) {
         match serde_json::to_string_pretty(value) {

@@ -133,3 +133,80 @@ pub async fn run(
     served.map_err(|e| fail(Exit::Error, format!("server error: {e}")))?;
     Ok(Exit::Ok)
 }
+
+/// Arguments of `healthcheck`.
+#[derive(Debug, Args)]
+pub struct HealthcheckArgs {
+    /// The appliance to ask (default: the configured listen address on this host).
+    #[arg(long)]
+    pub url: Option<String>,
+    /// How long to wait for the answer.
+    #[arg(long, default_value = "5s")]
+    pub timeout: String,
+}
+
+/// Asks `/readyz` of the local appliance: exit 0 when ready, 1 otherwise (the contract
+/// of a container health check; the image has no curl).
+pub async fn healthcheck(
+    args: HealthcheckArgs,
+    config_file: Option<&Path>,
+    out: &Output,
+) -> anyhow::Result<Exit> {
+    let timeout = crate::domain::duration::parse(&args.timeout)
+        .map_err(|e| fail(Exit::Usage, format!("--timeout: {e}")))?;
+    let base = match args.url {
+        Some(u) => u,
+        None => app::resolve_config(config_file, &super::env_map(), &Overrides::default())
+            .map_err(|e| fail(Exit::Usage, e.to_string()))?
+            .config
+            .self_url(),
+    };
+    let url = format!("{}/readyz", base.trim_end_matches('/'));
+    let answer = async {
+        let r = reqwest::Client::builder()
+            .timeout(timeout)
+            .build()?
+            .get(&url)
+            .send()
+            .await?;
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap_or_default();
+        Ok::<_, reqwest::Error>((status, body))
+    }
+    .await;
+    let (ready, detail, body) = match answer {
+        Ok((status, body)) => {
+            let failing: Vec<String> = body["checks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|c| c["ok"] == false)
+                .map(|c| {
+                    format!(
+                        "{}: {}",
+                        c["name"].as_str().unwrap_or("?"),
+                        c["detail"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            let detail = if status.is_success() {
+                "ready".to_owned()
+            } else if failing.is_empty() {
+                format!("not ready ({status})")
+            } else {
+                format!("not ready: {}", failing.join("; "))
+            };
+            (status.is_success(), detail, body)
+        }
+        Err(e) => (
+            false,
+            format!("cannot reach {url}: {}", super::client::root_cause(&e)),
+            serde_json::Value::Null,
+        ),
+    };
+    out.print(
+        &serde_json::json!({ "url": url, "ready": ready, "detail": detail, "readyz": body }),
+        || format!("{url}: {detail}"),
+    );
+    Ok(if ready { Exit::Ok } else { Exit::Error })
+}

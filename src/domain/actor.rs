@@ -59,6 +59,8 @@ pub enum Access {
     Audit,
     /// Publish and install catalog packages (appliance-wide administrators).
     Publish,
+    /// Copy the whole data directory, signing key included (appliance-wide administrators).
+    Backup,
 }
 
 impl Access {
@@ -69,6 +71,7 @@ impl Access {
             Access::Run => "run",
             Access::Audit => "audit",
             Access::Publish => "publish",
+            Access::Backup => "backup",
         }
     }
 }

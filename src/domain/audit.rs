@@ -39,6 +39,8 @@ pub enum AuditKind {
     PackagePublished,
     /// A catalog package or policy bundle was installed (verified again, ready for use).
     PackageInstalled,
+    /// A backup of the whole data directory was taken through the API.
+    BackupTaken,
 }
 
 /// An audit event as stored.

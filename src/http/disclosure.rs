@@ -4,12 +4,10 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use tokio::io::AsyncReadExt as _;
 
 use super::auth::Caller;
 use super::error::ApiError;
@@ -121,19 +119,8 @@ async fn pack_response(
 }
 
 fn stream(file: std::fs::File, scope: &TenantScope, info: &PackInfo) -> Response {
-    let body = futures::stream::unfold(tokio::fs::File::from_std(file), |mut f| async move {
-        let mut buf = vec![0u8; 256 << 10];
-        match f.read(&mut buf).await {
-            Ok(0) => None,
-            Ok(n) => {
-                buf.truncate(n);
-                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buf)), f))
-            }
-            Err(e) => Some((Err(e), f)),
-        }
-    });
     let name = format!("disclosure-{}-{}.tar.gz", scope.tenant(), info.region);
-    let mut resp = Body::from_stream(body).into_response();
+    let mut resp = super::file_body(file).into_response();
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(MEDIA_TYPE));
     if let Ok(v) = HeaderValue::from_str(&info.bytes.to_string()) {

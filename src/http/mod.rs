@@ -3,6 +3,7 @@
 
 mod audit;
 pub mod auth;
+mod backup;
 mod catalog;
 pub mod console;
 mod disclosure;
@@ -40,4 +41,21 @@ pub async fn serve(
         .await;
     app.engine.shutdown(grace).await;
     result
+}
+
+/// A body streaming `file` from where it stands (a temporary file, read once).
+fn file_body(file: std::fs::File) -> axum::body::Body {
+    use tokio::io::AsyncReadExt as _;
+    let chunks = futures::stream::unfold(tokio::fs::File::from_std(file), |mut f| async move {
+        let mut buf = vec![0u8; 256 << 10];
+        match f.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok::<_, std::io::Error>(axum::body::Bytes::from(buf)), f))
+            }
+            Err(e) => Some((Err(e), f)),
+        }
+    });
+    axum::body::Body::from_stream(chunks)
 }

@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 use super::auth::GuardMark;
 use super::error::{ApiError, ErrorBody};
 use super::{
-    audit, catalog, console, disclosure, executions, golden, log, login, meta, postrelease,
+    audit, backup, catalog, console, disclosure, executions, golden, log, login, meta, postrelease,
     reports, residency, search,
 };
 use crate::app::App;
@@ -998,6 +998,33 @@ fn api_routes() -> Vec<Route> {
                 r
             },
             handler: get(postrelease::evidence),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/backup",
+            summary: "A consistent backup of the whole data directory (store copy, signing key, trust), taken while serving; restore it with `maestro restore`",
+            auth: Auth::Appliance,
+            params: &[Param {
+                name: "keys",
+                location: "query",
+                required: false,
+                kind: "boolean",
+                description: "Include the appliance signing key (default true; the backup is then a secret)",
+            }],
+            request: None,
+            responses: {
+                let mut r = vec![
+                    Resp {
+                        status: 200,
+                        description: "The backup (tar.gz); its SHA-256 is in X-Maestro-Backup-Sha256",
+                        body: Some(("application/gzip", binary_schema)),
+                    },
+                    error(403, "Only appliance-wide administrators take backups"),
+                ];
+                r.extend(token_errors());
+                r
+            },
+            handler: get(backup::backup),
         },
         Route {
             method: Method::GET,

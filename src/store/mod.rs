@@ -6,6 +6,7 @@
 //!   executions (group commit). A batch that fails changes nothing.
 //! - A schema version is recorded; an older data directory is migrated, a newer one refused.
 
+mod backup;
 mod codec;
 mod read;
 mod scan;
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use redb::{Database, ReadableDatabase as _, ReadableTable as _, ReadableTableMetadata as _};
 use serde::{Deserialize, Serialize};
 
+pub use backup::Snapshot;
 pub use read::{ListQuery, LogHashes, Page, Reader, StoredExecution};
 pub use scan::{Area, BoundaryScan, ScanProblem, TenantRecords};
 

@@ -6,6 +6,8 @@ use crate::domain::execution::{Execution, ExecutionStatus};
 use crate::domain::ids::{ExecutionId, TenantId};
 use crate::domain::validate::{self, Context};
 use crate::tlog::{self, MemoryLog};
+use redb::TableHandle as _;
+use std::collections::BTreeMap;
 
 fn raw() -> Box<serde_json::value::RawValue> {
     serde_json::value::RawValue::from_string("{}".into()).unwrap()
@@ -432,4 +434,78 @@ fn evidence_is_written_once_under_its_owner() {
             .unwrap()
             .is_none()
     );
+}
+
+#[test]
+fn a_snapshot_copies_every_table_whole_and_refuses_unknown_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let all: Vec<Execution> = (0..23)
+        .map(|i| exec(if i % 3 == 0 { "globex" } else { "acme" }, "w"))
+        .collect();
+    store
+        .write(|w| {
+            all.iter()
+                .try_for_each(|e| w.put_execution(&scope(e.tenant.as_str()), e))
+        })
+        .unwrap();
+    store.set_meta("custom", b"value").unwrap();
+
+    // Small chunks: a table is copied over several transactions.
+    let copy_dir = tempfile::tempdir().unwrap();
+    let snap = store.snapshot_in_chunks(copy_dir.path(), 5).unwrap();
+    assert_eq!(snap.schema_version, SCHEMA_VERSION);
+    assert_eq!(snap.tables["executions"], 23);
+    assert_eq!(snap.tables["executions_by_status"], 23);
+    assert_eq!(snap.tables.len(), 21, "{:?}", snap.tables);
+    let src = store.read().unwrap();
+    let source_counts: BTreeMap<String, u64> = src
+        .txn
+        .list_tables()
+        .unwrap()
+        .map(|h| h.name().to_owned())
+        .map(|name| {
+            let n = *snap
+                .tables
+                .get(&name)
+                .unwrap_or_else(|| panic!("{name} not copied"));
+            (name, n)
+        })
+        .collect();
+    assert_eq!(source_counts, snap.tables);
+    // A second snapshot into the same place is refused.
+    assert!(matches!(
+        store.snapshot(copy_dir.path()),
+        Err(StoreError::Invalid(_))
+    ));
+    drop(src);
+
+    let copy = Store::open(copy_dir.path()).unwrap();
+    let r = copy.read().unwrap();
+    for e in &all {
+        assert_eq!(
+            r.execution(&scope(e.tenant.as_str()), &e.id)
+                .unwrap()
+                .as_ref(),
+            Some(e)
+        );
+    }
+    assert_eq!(copy.meta("custom").unwrap().as_deref(), Some(&b"value"[..]));
+    drop(r);
+    drop(copy);
+
+    // A table this build does not know (a newer maestro's) is refused, not left out.
+    {
+        let txn = store.db.begin_write().unwrap();
+        {
+            let mut t = txn
+                .open_table(redb::TableDefinition::<&str, &str>::new("from_the_future"))
+                .unwrap();
+            t.insert("k", "v").unwrap();
+        }
+        txn.commit().unwrap();
+    }
+    let other = tempfile::tempdir().unwrap();
+    let err = store.snapshot(other.path()).unwrap_err();
+    assert!(err.to_string().contains("from_the_future"), "{err}");
 }

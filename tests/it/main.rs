@@ -1,6 +1,7 @@
 //! The integration test binary: one crate, so the suite links once. Modules by concern.
 
 mod api;
+mod backup;
 mod browser;
 mod catalog;
 mod chaos;
