@@ -76,6 +76,14 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     /// HTTP request duration, by route.
     pub http_seconds: HistogramVec,
+    /// Time to evaluate the admission policies of one submission.
+    pub decision_seconds: Histogram,
+    /// Size of the filesystem holding the data directory, bytes.
+    pub data_volume_size: IntGauge,
+    /// Space of that filesystem available to the appliance, bytes.
+    pub data_volume_available: IntGauge,
+    /// Size of the store file, bytes.
+    pub store_size: IntGauge,
 }
 
 const LATENCY_BUCKETS: &[f64] = &[
@@ -155,6 +163,23 @@ impl Metrics {
             LATENCY_BUCKETS.to_vec(),
         );
         let log_size = gauge("mc_log_size", "Leaves in the transparency log.");
+        let decision_seconds = histogram(
+            "mc_policy_decision_duration_seconds",
+            "Time to evaluate the admission policies of one submission (admission and residency).",
+            LATENCY_BUCKETS.to_vec(),
+        );
+        let data_volume_size = gauge(
+            "mc_data_volume_size_bytes",
+            "Size of the filesystem holding the data directory, read at scrape time.",
+        );
+        let data_volume_available = gauge(
+            "mc_data_volume_available_bytes",
+            "Space available to the appliance on the filesystem holding the data directory, read at scrape time.",
+        );
+        let store_size = gauge(
+            "mc_store_size_bytes",
+            "Size of the store file (maestro.redb), read at scrape time.",
+        );
         let receipts = IntCounter::new("mc_receipts_signed_total", "Receipts signed and logged.")
             .expect("valid metric");
         registry
@@ -167,8 +192,8 @@ impl Metrics {
         );
         let cross_tenant_access = counter_vec(
             "mc_tenant_cross_access_total",
-            "Attempts to reach another tenant's data, by route and outcome (denied, allowed).",
-            &["route", "outcome"],
+            "Attempts to reach another tenant's data, by route, outcome (denied, allowed) and source (request, or probe: the isolation report's own attempts).",
+            &["route", "outcome", "source"],
         );
         let auth_failures = counter_vec(
             "mc_auth_failures_total",
@@ -356,6 +381,25 @@ impl Metrics {
             console_view_ms,
             http_requests,
             http_seconds,
+            decision_seconds,
+            data_volume_size,
+            data_volume_available,
+            store_size,
+        }
+    }
+
+    /// Reads the disk gauges: the filesystem holding `data_dir`, and the store file in it.
+    /// A value that cannot be read keeps its last one.
+    pub fn observe_disk(&self, data_dir: &std::path::Path) {
+        if let Ok(m) = std::fs::metadata(data_dir.join(crate::store::DB_FILE)) {
+            self.store_size
+                .set(i64::try_from(m.len()).unwrap_or(i64::MAX));
+        }
+        if let Ok(v) = rustix::fs::statvfs(data_dir) {
+            let bytes =
+                |blocks: u64| i64::try_from(blocks.saturating_mul(v.f_frsize)).unwrap_or(i64::MAX);
+            self.data_volume_size.set(bytes(v.f_blocks));
+            self.data_volume_available.set(bytes(v.f_bavail));
         }
     }
 

@@ -4,7 +4,8 @@
 //!
 //! What the guard records, durably and before it answers:
 //! - a cross-tenant attempt that policy denies: an `access` decision, a
-//!   `cross_tenant_denied` audit event and `mc_tenant_cross_access_total{outcome="denied"}`;
+//!   `cross_tenant_denied` audit event and `mc_tenant_cross_access_total{outcome="denied"}` (`source="probe"` for the isolation
+//!   report's own attempts);
 //!   the caller is answered exactly like missing data ([`Refused::Hidden`]);
 //! - a cross-tenant read that policy allows (auditors, where `data.mc.cross_tenant_readers`
 //!   grants it): an `access` decision and a `cross_tenant_read` audit event;
@@ -18,6 +19,7 @@ use serde_json::{Value, json};
 use crate::domain::execution::DenyReason;
 
 use super::App;
+use super::tokens::PROBE_SUBJECT;
 use crate::domain::actor::{Access, Actor, TenantScope};
 use crate::domain::audit::{AuditKind, NewAuditEvent};
 use crate::domain::ids::TenantId;
@@ -152,7 +154,15 @@ impl App {
         if cross {
             self.metrics
                 .cross_tenant_access
-                .with_label_values(&[route, if allowed { "allowed" } else { "denied" }])
+                .with_label_values(&[
+                    route,
+                    if allowed { "allowed" } else { "denied" },
+                    if actor.subject.starts_with(PROBE_SUBJECT) {
+                        "probe"
+                    } else {
+                        "request"
+                    },
+                ])
                 .inc();
         }
         let event = NewAuditEvent {

@@ -499,6 +499,7 @@ impl Engine {
             actor.subject.clone(),
             jiff::Timestamp::now(),
         );
+        let deciding = std::time::Instant::now();
         let decisions = {
             let blocks = inner.residency_blocks.read();
             let mut params = Self::admission_params(&inner.cfg, settings);
@@ -507,6 +508,10 @@ impl Engine {
             }
             admission::decide(&inner.policies, actor, &exec, &params)
         };
+        inner
+            .metrics
+            .decision_seconds
+            .observe(deciding.elapsed().as_secs_f64());
         for d in &decisions {
             inner
                 .metrics

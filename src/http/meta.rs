@@ -86,6 +86,7 @@ pub async fn readyz(State(app): State<Arc<App>>) -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 pub async fn metrics(State(app): State<Arc<App>>) -> Response {
+    app.metrics.observe_disk(&app.config.data_dir);
     (
         [(
             header::CONTENT_TYPE,

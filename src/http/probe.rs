@@ -406,11 +406,11 @@ impl Probe {
         for a in attempts {
             let body = (a.method == Method::POST).then(|| probe_manifest(region));
             let route = format!("{} {}", a.method, a.route);
-            let counter = self
-                .app
-                .metrics
-                .cross_tenant_access
-                .with_label_values(&[route.as_str(), "denied"]);
+            let counter = self.app.metrics.cross_tenant_access.with_label_values(&[
+                route.as_str(),
+                "denied",
+                "probe",
+            ]);
             let before_count = counter.get();
             let before = self.last_seq()?;
             let real = self

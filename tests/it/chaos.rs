@@ -163,7 +163,7 @@ async fn another_tenant_gets_nothing_by_any_path() {
             t.app
                 .metrics
                 .cross_tenant_access
-                .with_label_values(&[&format!("{} {}", r.method, r.path), "denied"])
+                .with_label_values(&[&format!("{} {}", r.method, r.path), "denied", "request"])
                 .get()
         })
         .sum();

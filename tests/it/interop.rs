@@ -3,6 +3,7 @@
 //! are installed by `scripts/test` (and `.ci/run`); a missing tool fails these tests with the
 //! command that installs it.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Command;
 
@@ -171,7 +172,51 @@ async fn alert_rules_pass_promtool() {
         );
     }
     let rules = std::fs::read_to_string(format!("{dir}/alerts.yml")).unwrap();
-    let t = TestApp::new().await;
+    // Every alert has promtool test cases.
+    let cases = std::fs::read_to_string(format!("{dir}/alerts.test.yml")).unwrap();
+    let alerts: Vec<&str> = rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .collect();
+    assert!(alerts.len() >= 9, "{alerts:?}");
+    for a in &alerts {
+        assert!(
+            cases.contains(&format!("alertname: {a}\n")),
+            "alert {a} has no case in alerts.test.yml"
+        );
+    }
+    // The metrics the rules and the Grafana dashboards query.
+    let mut queried = rules.clone();
+    let grafana = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/grafana");
+    for e in std::fs::read_dir(grafana).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "json") {
+            queried.push_str(&std::fs::read_to_string(e.path()).unwrap());
+        }
+    }
+    // A tiny rate for acme, so that a rejection is counted.
+    let t = TestApp::with(
+        |c| {
+            let acme = c.tenants.get_mut("acme").unwrap();
+            acme.rate = Some(1);
+            acme.burst = Some(1);
+        },
+        "",
+    )
+    .await;
+    // Labelled series appear once something happened: a console view, a refused token, a
+    // cross-tenant attempt, a rate-limited submission.
+    let (acme_op, globex_op) = (
+        t.tokens.acme_operator.clone(),
+        t.tokens.globex_operator.clone(),
+    );
+    assert_eq!(t.get("/", Some(&t.tokens.acme_viewer)).await.status, 200);
+    assert_eq!(
+        t.get("/api/v1/executions", Some("mct_forged")).await.status,
+        401
+    );
+    let theirs = t.run(&globex_op, "hello").await;
+    let path = format!("/api/v1/executions/{}", theirs["id"].as_str().unwrap());
+    assert_eq!(t.get(&path, Some(&acme_op)).await.status, 404);
     // Per-golden series exist once a golden ran.
     let installed = tokio::task::block_in_place(|| t.app.install_goldens()).unwrap();
     assert!(installed.iter().all(|i| i.error.is_none()), "{installed:?}");
@@ -183,17 +228,38 @@ async fn alert_rules_pass_promtool() {
         .await
         .unwrap();
     assert!(runs[0].passed, "{runs:?}");
+    let mut limited = false;
+    for _ in 0..3 {
+        let body = serde_json::json!({"workflow": "hello"});
+        limited |= t
+            .post_json("/api/v1/executions", Some(&acme_op), &body)
+            .await
+            .status
+            == 429;
+    }
+    assert!(limited);
     let text = t.get("/metrics", None).await.json;
     let text = text.as_str().unwrap();
-    for name in rules
+    let mut missing = BTreeSet::new();
+    for word in queried
         .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| w.starts_with("mc_"))
+        .filter(|w| w.starts_with("mc_") && w.len() > 3)
     {
-        assert!(
-            text.contains(&format!("# TYPE {name} ")),
-            "the alert rules use {name}, which /metrics does not export"
-        );
+        let family = ["_bucket", "_sum", "_count"]
+            .iter()
+            .find_map(|s| {
+                word.strip_suffix(s)
+                    .filter(|f| text.contains(&format!("# TYPE {f} histogram")))
+            })
+            .unwrap_or(word);
+        if !text.contains(&format!("# TYPE {family} ")) {
+            missing.insert(family.to_owned());
+        }
     }
+    assert!(
+        missing.is_empty(),
+        "the alert rules or a dashboard use {missing:?}, which /metrics does not export"
+    );
     t.stop().await;
 }
 

@@ -23,7 +23,7 @@ fn cross_count(t: &TestApp, route: &str, outcome: &str) -> u64 {
     t.app
         .metrics
         .cross_tenant_access
-        .with_label_values(&[route, outcome])
+        .with_label_values(&[route, outcome, "request"])
         .get()
 }
 

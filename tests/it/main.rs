@@ -9,6 +9,7 @@ mod compat;
 mod conformance;
 mod console;
 mod crash;
+mod deploy;
 mod disclosure;
 mod e2e;
 mod golden;
