@@ -1,6 +1,7 @@
 //! Tar.gz archives. The deterministic [`Writer`]: entries in strictly ascending path order,
-//! every header the same but for path and size (mode 0644, uid/gid 0, no user names, mtime
-//! 0), and a gzip header without time or file name, so the same files give the same bytes.
+//! every header the same but for path and size (mode 0644, or 0600 for a secret; uid/gid 0,
+//! no user names, mtime 0), and a gzip header without time or file name, so the same files
+//! give the same bytes.
 //! The checked reader [`read`] (and [`unpack`] on top of it), the only way an archive from
 //! outside is opened: it refuses `..`, absolute paths, links, devices and duplicate paths,
 //! and stops at limits on file count, sizes and compression ratio. `clippy.toml` bans the
@@ -155,11 +156,22 @@ impl<W: Write> Writer<W> {
         size: u64,
         data: impl Read,
     ) -> Result<(), ArchiveError> {
+        self.add_reader_mode(path, size, 0o644, data)
+    }
+
+    /// [`Writer::add_reader`] with another mode (0600 for a secret).
+    pub fn add_reader_mode(
+        &mut self,
+        path: &str,
+        size: u64,
+        mode: u32,
+        data: impl Read,
+    ) -> Result<(), ArchiveError> {
         self.check(path)?;
         let mut h = tar::Header::new_gnu();
         h.set_entry_type(tar::EntryType::Regular);
         h.set_size(size);
-        h.set_mode(0o644);
+        h.set_mode(mode);
         h.set_uid(0);
         h.set_gid(0);
         h.set_mtime(0);

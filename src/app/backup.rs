@@ -5,9 +5,11 @@
 //! under `keys/` (unless left out), the demo layer and `trust/`. The search index and the
 //! work directory are derived state and are not backed up.
 //!
-//! Restore checks every file against the manifest before anything reaches the target
-//! directory, which must be empty or absent; on any failure it leaves nothing behind.
-//! [`App::verify_restored`] then checks every receipt, the log and the audit chain.
+//! Restore checks every file against the manifest in a staging directory inside the target
+//! (which must be empty or absent, but for a `lost+found`) before anything reaches it; on
+//! any failure it leaves nothing behind. [`verify`] then checks every receipt, the log and
+//! the audit chain on the restored store alone: no engine, no recovery, no data written.
+//! Only the first start runs recovery.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -17,13 +19,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
-use super::App;
-use super::demo;
-use super::postrelease::CheckResult;
+use super::postrelease::{self, CheckResult};
+use super::{App, AppError, demo};
 use crate::archive::{self, ArchiveError, HashingWriter, Limits};
+use crate::attest::receipt::Trust;
 use crate::config::Config;
+use crate::domain::audit::{AuditEvent, verify_chain};
 use crate::domain::ids::Digest;
 use crate::store::{DB_FILE, SCHEMA_VERSION, Snapshot, Store, StoreError};
+use crate::tlog;
 
 /// Name of the manifest entry, the first of every backup.
 pub const MANIFEST: &str = "MANIFEST.json";
@@ -36,6 +40,13 @@ pub const KEY_ENTRY: &str = "keys/appliance.pem";
 
 /// Directory of supply-chain trust material in the data directory.
 const TRUST_DIR: &str = "trust";
+
+/// Prefix of the staging directory of a backup in the data directory (removed at start
+/// when a crash left one).
+pub const STAGING_PREFIX: &str = ".backup-";
+
+/// Prefix of the staging directory of a restore in its target.
+const RESTORE_PREFIX: &str = ".maestro-restore-";
 
 /// Limits of a backup read: a store may be large and compress very well (empty pages).
 const LIMITS: Limits = Limits {
@@ -68,6 +79,18 @@ pub enum BackupError {
     /// The target directory already holds data.
     #[error("{0} is not empty: restore into a new or empty directory")]
     NotEmpty(PathBuf),
+    /// Too little free space for the copy.
+    #[error(
+        "{path} has {available} bytes free; the backup needs about {needed}: free space or grow the volume"
+    )]
+    NoSpace {
+        /// Where the space is missing.
+        path: PathBuf,
+        /// Bytes available.
+        available: u64,
+        /// Bytes needed.
+        needed: u64,
+    },
 }
 
 fn io_at(path: &Path) -> impl FnOnce(io::Error) -> BackupError + '_ {
@@ -147,6 +170,30 @@ fn files_under(
             files_under(&path, &archived, out)?;
         } else if kind.is_file() {
             out.insert(archived, path);
+        } else {
+            return Err(BackupError::Refused(format!(
+                "{} is not a regular file or a directory (a link?): replace it with the file itself",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Refuses to start a copy when the data volume has less free space than `copies` times
+/// the store, plus a margin (the store grows while it is copied).
+pub fn ensure_space(store: &Store, copies: u64) -> Result<(), BackupError> {
+    let db = store.dir().join(DB_FILE);
+    let size = std::fs::metadata(&db).map_err(io_at(&db))?.len();
+    let needed = size.saturating_mul(copies).saturating_add(64 << 20);
+    if let Ok(v) = rustix::fs::statvfs(store.dir()) {
+        let available = v.f_bavail.saturating_mul(v.f_frsize);
+        if available < needed {
+            return Err(BackupError::NoSpace {
+                path: store.dir().to_owned(),
+                available,
+                needed,
+            });
         }
     }
     Ok(())
@@ -160,8 +207,9 @@ pub fn write(
     keys: bool,
     out: impl Write,
 ) -> Result<Written, BackupError> {
+    ensure_space(store, 1)?;
     let staging = tempfile::Builder::new()
-        .prefix(".backup-")
+        .prefix(STAGING_PREFIX)
         .tempdir_in(store.dir())
         .map_err(io_at(store.dir()))?;
     let created_at = jiff::Timestamp::now();
@@ -200,7 +248,18 @@ pub fn write(
     writer.add(MANIFEST, &manifest_json)?;
     for (name, path) in &sources {
         let file = File::open(path).map_err(io_at(path))?;
-        writer.add_reader(name, manifest.files[name].bytes, io::BufReader::new(file))?;
+        // Secrets stay owner-only when the archive is unpacked by other tools.
+        let mode = if name == KEY_ENTRY || name == demo::FILE {
+            0o600
+        } else {
+            0o644
+        };
+        writer.add_reader_mode(
+            name,
+            manifest.files[name].bytes,
+            mode,
+            io::BufReader::new(file),
+        )?;
     }
     let (mut out, sha256, bytes) = writer.finish()?.finish();
     out.flush().map_err(io_at(Path::new("backup output")))?;
@@ -227,55 +286,61 @@ fn is_empty_dir(dir: &Path) -> Result<bool, BackupError> {
 }
 
 /// Restores the backup read from `input` into `target` (absent or empty, but for a
-/// `lost+found`): every file is
-/// checked against the manifest in a staging directory beside `target` before anything is
-/// moved into it. On failure nothing is left behind.
+/// `lost+found`): every file is checked against the manifest in a staging directory inside
+/// `target` (one filesystem: the files are then renamed into place). Files are created
+/// owner-only. On failure nothing is left behind.
 pub fn restore(input: impl Read, target: &Path) -> Result<Manifest, BackupError> {
     if !is_empty_dir(target)? {
         return Err(BackupError::NotEmpty(target.to_owned()));
     }
-    let parent = match target.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&parent).map_err(io_at(&parent))?;
-    let staging = tempfile::Builder::new()
-        .prefix(".maestro-restore-")
-        .tempdir_in(&parent)
-        .map_err(io_at(&parent))?;
-    let manifest = unpack_checked(input, Some(staging.path()))?;
     let created = !target.exists();
-    let moved = (|| {
-        std::fs::create_dir_all(target).map_err(io_at(target))?;
+    let result = (|| {
+        private_dirs(target)?;
+        let staging = tempfile::Builder::new()
+            .prefix(RESTORE_PREFIX)
+            .tempdir_in(target)
+            .map_err(io_at(target))?;
+        let manifest = unpack_checked(input, Some(staging.path()))?;
         for entry in std::fs::read_dir(staging.path()).map_err(io_at(staging.path()))? {
             let entry = entry.map_err(io_at(staging.path()))?;
             let dest = target.join(entry.file_name());
             std::fs::rename(entry.path(), &dest).map_err(io_at(&dest))?;
         }
-        Ok::<_, BackupError>(())
+        Ok(manifest)
     })();
-    if let Err(e) = moved {
-        if created {
-            let _ = std::fs::remove_dir_all(target);
-        } else if let Ok(entries) = std::fs::read_dir(target) {
-            for entry in entries.flatten().filter(|e| e.file_name() != LOST_FOUND) {
-                let _ = std::fs::remove_dir_all(entry.path())
-                    .or_else(|_| std::fs::remove_file(entry.path()));
-            }
-        }
-        return Err(e);
+    if result.is_err() {
+        clear(target, created);
     }
-    let key = target.join(KEY_ENTRY);
-    if key.exists() {
-        restrict(&key)?;
-    }
-    Ok(manifest)
+    result
 }
 
-/// Makes a restored private key readable by its owner only.
-fn restrict(path: &Path) -> Result<(), BackupError> {
-    use std::os::unix::fs::PermissionsExt as _;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io_at(path))
+/// Removes what a failed restore put into `target`: all of it when it was created, else
+/// everything but a `lost+found`.
+pub fn clear(target: &Path, created: bool) {
+    if created {
+        let _ = std::fs::remove_dir_all(target);
+        return;
+    }
+    if let Ok(entries) = std::fs::read_dir(target) {
+        for entry in entries.flatten().filter(|e| e.file_name() != LOST_FOUND) {
+            let p = entry.path();
+            let _ = if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            };
+        }
+    }
+}
+
+/// Creates `dir` and its missing parents owner-only.
+fn private_dirs(dir: &Path) -> Result<(), BackupError> {
+    use std::os::unix::fs::DirBuilderExt as _;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(io_at(dir))
 }
 
 /// Checks a backup read from `input`: its manifest, and every file against it, without
@@ -321,20 +386,32 @@ fn unpack_checked(input: impl Read, dir: Option<&Path>) -> Result<Manifest, Back
         };
         let (sha256, bytes) = match dir {
             Some(dir) => {
+                use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
                 let dest = dir.join(&entry.path);
+                let at =
+                    |e: io::Error| io::Error::new(e.kind(), format!("{}: {e}", dest.display()));
                 if let Some(p) = dest.parent() {
-                    std::fs::create_dir_all(p)?;
+                    std::fs::DirBuilder::new()
+                        .recursive(true)
+                        .mode(0o700)
+                        .create(p)
+                        .map_err(at)?;
                 }
                 let mut file = BufWriter::new(
                     std::fs::OpenOptions::new()
                         .write(true)
                         .create_new(true)
-                        .open(&dest)?,
+                        .mode(0o600)
+                        .open(&dest)
+                        .map_err(at)?,
                 );
                 let mut hashing = HashingWriter::new(&mut file);
-                io::copy(&mut entry.data.take(entry.size), &mut hashing)?;
+                io::copy(&mut entry.data.take(entry.size), &mut hashing).map_err(at)?;
                 let (_, sha256, bytes) = hashing.finish();
-                file.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+                file.into_inner()
+                    .map_err(|e| e.into_error())
+                    .and_then(|f| f.sync_all())
+                    .map_err(at)?;
                 (sha256, bytes)
             }
             None => {
@@ -381,21 +458,104 @@ impl App {
     pub fn backup(&self, keys: bool, out: impl Write) -> Result<Written, BackupError> {
         write(self.engine.store(), &self.config, keys, out)
     }
+}
 
-    /// Checks a restored data directory: every receipt (signature, statement, checkpoint,
-    /// inclusion), the log against the backup's checkpoint, and the audit log's chain.
-    pub fn verify_restored(
-        &self,
-        manifest: &Manifest,
-    ) -> Result<Vec<CheckResult>, super::AppError> {
-        let trust = self.receipt_trust()?;
-        let receipts = self.verify_receipts(&trust)?;
-        let log = self.check_restored_log(
-            &trust,
-            manifest.snapshot.log_size,
-            manifest.snapshot.checkpoint.as_deref(),
-        )?;
-        let audit = self.check_audit_chain()?;
-        Ok(vec![receipts, log, audit])
+/// Checks a restored store alone (nothing else opened, no data written): every receipt
+/// (signature, statement, checkpoint, inclusion), the log against the backup's checkpoint,
+/// and the audit log's chain. `config` gives the trusted keys (`postrelease.trusted_keys`,
+/// else every key the store records).
+pub fn verify(
+    store: &Store,
+    config: &Config,
+    manifest: &Manifest,
+) -> Result<Vec<CheckResult>, AppError> {
+    let origin = store
+        .meta("log_origin")?
+        .and_then(|v| String::from_utf8(v).ok())
+        .unwrap_or_default();
+    let trust = postrelease::receipt_trust(store, config, &origin)?;
+    let receipts = postrelease::verify_receipts(store, &origin, &trust)?;
+    let log = check_log(
+        store,
+        &trust,
+        manifest.snapshot.log_size,
+        manifest.snapshot.checkpoint.as_deref(),
+    )?;
+    Ok(vec![receipts, log, check_audit_chain(store)?])
+}
+
+/// The log of a restored store: exactly the backup's size; the checkpoint the backup
+/// recorded is the latest, is signed by a trusted key and commits to the tree the stored
+/// hashes make.
+fn check_log(
+    store: &Store,
+    trust: &Trust,
+    recorded_size: u64,
+    recorded: Option<&str>,
+) -> Result<CheckResult, AppError> {
+    let r = store.read()?;
+    let size = r.log_size()?;
+    let latest = r.latest_checkpoint()?;
+    let problem = (|| -> Result<String, String> {
+        if size != recorded_size {
+            return Err(format!(
+                "the log has {size} leaves; the backup recorded {recorded_size}"
+            ));
+        }
+        let (latest_size, note) = match (latest, recorded) {
+            (None, None) if size == 0 => return Ok("the log is empty, as backed up".into()),
+            (Some(l), Some(_)) => l,
+            _ => return Err("the restored checkpoint is not the one the backup recorded".into()),
+        };
+        if recorded != Some(note.as_str()) || latest_size != size {
+            return Err("the latest checkpoint is not the one the backup recorded".into());
+        }
+        let origin = trust.origin.clone().unwrap_or_default();
+        let cp = trust
+            .keys
+            .iter()
+            .find_map(|k| tlog::open_checkpoint(&note, &k.note_verifier(&origin)).ok())
+            .ok_or("the checkpoint is not signed by a trusted key")?;
+        let hashes = r.log_hashes().map_err(|e| e.to_string())?;
+        let root = tlog::root(size, &hashes).map_err(|e| e.to_string())?;
+        if cp.size != size || root != cp.root {
+            return Err(format!(
+                "the stored hashes give root {} at tree size {size}; the checkpoint says {} at {}",
+                tlog::hex_hash(&root),
+                tlog::hex_hash(&cp.root),
+                cp.size
+            ));
+        }
+        Ok(format!(
+            "tree size {size}: the backup's signed checkpoint matches the stored tree"
+        ))
+    })();
+    Ok(postrelease::appliance_check("log", size, problem))
+}
+
+/// The audit log's hash chain, a page at a time.
+fn check_audit_chain(store: &Store) -> Result<CheckResult, AppError> {
+    let (mut events, mut after, mut last) = (0u64, None, None::<AuditEvent>);
+    let mut problem = None;
+    loop {
+        let page = store.read()?.audit_all(after, 10_000)?;
+        let Some(end) = page.last() else { break };
+        after = Some(end.seq);
+        events += page.len() as u64;
+        let linked: Vec<AuditEvent> = last.take().into_iter().chain(page).collect();
+        if problem.is_none()
+            && let Err(e) = verify_chain(&linked)
+        {
+            problem = Some(e);
+        }
+        last = linked.into_iter().last();
     }
+    Ok(postrelease::appliance_check(
+        "audit",
+        events,
+        match problem {
+            None => Ok(format!("{events} audit events: the hash chain is unbroken")),
+            Some(e) => Err(format!("the audit chain is broken: {e}")),
+        },
+    ))
 }

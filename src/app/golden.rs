@@ -372,7 +372,6 @@ impl App {
     }
 
     fn record_golden_runs(&self, runs: &[GoldenRun]) -> Result<(), StoreError> {
-        let mut last = self.golden_runs()?;
         for run in runs {
             let result = if run.passed { "passed" } else { "failed" };
             self.metrics
@@ -383,10 +382,21 @@ impl App {
             if !run.passed {
                 tracing::error!(golden = %run.name, problems = ?run.problems, "a golden workflow is red");
             }
-            last.insert(run.name.clone(), run.clone());
         }
-        let bytes = serde_json::to_vec(&last).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        self.engine.store().set_meta(RUNS_META, &bytes)
+        // Read and written in one transaction: two runs finishing together (the scheduled
+        // worker and one on demand) both land.
+        self.engine.store().write(|w| {
+            let mut last: BTreeMap<String, GoldenRun> = w
+                .meta(RUNS_META)?
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            for run in runs {
+                last.insert(run.name.clone(), run.clone());
+            }
+            let bytes =
+                serde_json::to_vec(&last).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            w.set_meta(RUNS_META, &bytes)
+        })
     }
 
     fn export_golden(&self, run: &GoldenRun) {

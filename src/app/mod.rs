@@ -85,6 +85,25 @@ pub fn resolve_config(
     env: &BTreeMap<String, String>,
     overrides: &Overrides,
 ) -> Result<Resolved, AppError> {
+    resolve(config_file, env, overrides, true)
+}
+
+/// [`resolve_config`] without the demo layer, and without creating one: for commands that
+/// must not write into the data directory before they act (restore, health checks).
+pub fn resolve_config_without_demo(
+    config_file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+) -> Result<Config, AppError> {
+    Ok(resolve(config_file, env, overrides, false)?.config)
+}
+
+fn resolve(
+    config_file: Option<&Path>,
+    env: &BTreeMap<String, String>,
+    overrides: &Overrides,
+    demo_layer: bool,
+) -> Result<Resolved, AppError> {
     let file = config_file
         .map(Path::to_owned)
         .or_else(|| env.get("MAESTRO_CONFIG").map(PathBuf::from))
@@ -107,7 +126,7 @@ pub fn resolve_config(
     };
     let config = config::load(&[file_layer()], env, overrides)?;
     // A data directory created in demo mode keeps its demo layer, with or without --demo.
-    if !config.demo && !config.data_dir.join(demo::FILE).exists() {
+    if !demo_layer || (!config.demo && !config.data_dir.join(demo::FILE).exists()) {
         return Ok(Resolved {
             config,
             file,
@@ -191,6 +210,18 @@ impl App {
     pub async fn start(config: Config) -> Result<App, AppError> {
         let metrics = Arc::new(Metrics::new());
         let store = Arc::new(Store::open(&config.data_dir)?);
+        // The store is ours now: a backup's staging copy a crash left behind goes.
+        if let Ok(entries) = std::fs::read_dir(&config.data_dir) {
+            for e in entries.flatten() {
+                if e.file_name()
+                    .to_string_lossy()
+                    .starts_with(backup::STAGING_PREFIX)
+                {
+                    tracing::info!(path = %e.path().display(), "removing a stale backup copy");
+                    let _ = std::fs::remove_dir_all(e.path());
+                }
+            }
+        }
         let (key, created) =
             SigningKey::load_or_generate(&config.key_file(), algorithm(config.signing.algorithm))?;
         if created {

@@ -17,12 +17,14 @@ use crate::archive;
 use crate::attest::dsse;
 use crate::attest::keys::PublicKey;
 use crate::attest::receipt::{self, Trust};
+use crate::config::Config;
 use crate::domain::actor::{Access, TenantScope};
 use crate::domain::execution::Decision;
 use crate::domain::golden::GoldenRun;
 use crate::domain::ids::{Digest, TenantId};
 use crate::domain::validate;
-use crate::store::StoreError;
+use crate::engine::evidence::Evidence;
+use crate::store::{Store, StoreError};
 use crate::tlog;
 
 /// The goldens run as canaries: they need nothing from the site (no location, no host).
@@ -171,8 +173,83 @@ fn check(name: &str, checked: u64, failures: Vec<Failure>, ok_detail: String) ->
     }
 }
 
+/// The keys receipts must verify with: `postrelease.trusted_keys`, else every key the
+/// store records as having signed; the log `origin` pinned.
+pub(super) fn receipt_trust(
+    store: &Store,
+    config: &Config,
+    origin: &str,
+) -> Result<Trust, AppError> {
+    let mut keys = Vec::new();
+    if config.postrelease.trusted_keys.is_empty() {
+        for v in store.read()?.keys()? {
+            if let Some(k) = v["pem"].as_str().and_then(|p| PublicKey::from_pem(p).ok()) {
+                keys.push(k);
+            }
+        }
+    } else {
+        for path in &config.postrelease.trusted_keys {
+            let text = std::fs::read_to_string(path).map_err(|e| {
+                AppError::Other(format!("postrelease.trusted_keys: {}: {e}", path.display()))
+            })?;
+            keys.push(PublicKey::from_pem(&text).map_err(|e| {
+                AppError::Other(format!("postrelease.trusted_keys: {}: {e}", path.display()))
+            })?);
+        }
+    }
+    Ok(Trust {
+        keys,
+        origin: Some(origin.to_owned()),
+    })
+}
+
+/// Verifies every receipt of every tenant of `store` with an inclusion proof against the
+/// latest checkpoint, on every core.
+pub(super) fn verify_receipts(
+    store: &Store,
+    origin: &str,
+    trust: &Trust,
+) -> Result<CheckResult, AppError> {
+    let evidence = Evidence::new(store, origin);
+    let mut all = Vec::new();
+    for tenant in store.read()?.tenants_with_receipts()? {
+        let scope = TenantScope::system(tenant.clone(), Access::Read);
+        store.read()?.for_each_receipt(&scope, |id, _| {
+            all.push((scope.clone(), id));
+            true
+        })?;
+    }
+    let checked = all.len() as u64;
+    let failures = parallel(&all, |(scope, id)| {
+        let tenant = scope.tenant();
+        let bundle = match evidence.receipt_bundle(scope, id) {
+            Ok(Some(b)) => b,
+            Ok(None) => return Some(failure(tenant, id, "the receipt has no log entry")),
+            Err(e) => return Some(failure(tenant, id, e.to_string())),
+        };
+        let bytes = match serde_json::to_vec(&bundle) {
+            Ok(b) => b,
+            Err(e) => return Some(failure(tenant, id, e.to_string())),
+        };
+        let report = receipt::verify(&bytes, trust);
+        report
+            .first_failure()
+            .map(|c| failure(tenant, id, format!("{}: {}", c.name, c.detail)))
+    });
+    Ok(check(
+        "receipts",
+        checked,
+        failures,
+        format!("{checked} receipts: signature, statement, checkpoint and inclusion verified"),
+    ))
+}
+
 /// A check about the whole appliance: one problem, or what passed.
-fn appliance_check(name: &str, checked: u64, outcome: Result<String, String>) -> CheckResult {
+pub(super) fn appliance_check(
+    name: &str,
+    checked: u64,
+    outcome: Result<String, String>,
+) -> CheckResult {
     match outcome {
         Ok(detail) => check(name, checked, Vec::new(), detail),
         Err(problem) => check(
@@ -199,30 +276,13 @@ impl App {
             .and_then(|t| TenantId::new(t).ok())
     }
 
-    /// The keys receipts must verify with: `postrelease.trusted_keys`, else every key the
-    /// appliance ever signed with.
-    pub(super) fn receipt_trust(&self) -> Result<Trust, AppError> {
-        let mut keys = Vec::new();
-        if self.config.postrelease.trusted_keys.is_empty() {
-            for v in self.engine.store().read()?.keys()? {
-                if let Some(k) = v["pem"].as_str().and_then(|p| PublicKey::from_pem(p).ok()) {
-                    keys.push(k);
-                }
-            }
-        } else {
-            for path in &self.config.postrelease.trusted_keys {
-                let text = std::fs::read_to_string(path).map_err(|e| {
-                    AppError::Other(format!("postrelease.trusted_keys: {}: {e}", path.display()))
-                })?;
-                keys.push(PublicKey::from_pem(&text).map_err(|e| {
-                    AppError::Other(format!("postrelease.trusted_keys: {}: {e}", path.display()))
-                })?);
-            }
-        }
-        Ok(Trust {
-            keys,
-            origin: Some(self.engine.signing().origin.clone()),
-        })
+    /// The keys receipts must verify with (see [`receipt_trust`]).
+    fn receipt_trust(&self) -> Result<Trust, AppError> {
+        receipt_trust(
+            self.engine.store(),
+            &self.config,
+            &self.engine.signing().origin,
+        )
     }
 
     /// Runs the canaries, each one of [`CANARIES`] from its embedded source, in a region
@@ -313,43 +373,6 @@ impl App {
         })
     }
 
-    /// Verifies every receipt of every tenant with an inclusion proof against the latest
-    /// checkpoint, on every core.
-    pub(super) fn verify_receipts(&self, trust: &Trust) -> Result<CheckResult, AppError> {
-        let store = self.engine.store();
-        let mut all = Vec::new();
-        for tenant in store.read()?.tenants_with_receipts()? {
-            let scope = TenantScope::system(tenant.clone(), Access::Read);
-            store.read()?.for_each_receipt(&scope, |id, _| {
-                all.push((scope.clone(), id));
-                true
-            })?;
-        }
-        let checked = all.len() as u64;
-        let failures = parallel(&all, |(scope, id)| {
-            let tenant = scope.tenant();
-            let bundle = match self.engine.evidence().receipt_bundle(scope, id) {
-                Ok(Some(b)) => b,
-                Ok(None) => return Some(failure(tenant, id, "the receipt has no log entry")),
-                Err(e) => return Some(failure(tenant, id, e.to_string())),
-            };
-            let bytes = match serde_json::to_vec(&bundle) {
-                Ok(b) => b,
-                Err(e) => return Some(failure(tenant, id, e.to_string())),
-            };
-            let report = receipt::verify(&bytes, trust);
-            report
-                .first_failure()
-                .map(|c| failure(tenant, id, format!("{}: {}", c.name, c.detail)))
-        });
-        Ok(check(
-            "receipts",
-            checked,
-            failures,
-            format!("{checked} receipts: signature, statement, checkpoint and inclusion verified"),
-        ))
-    }
-
     /// The log against the checkpoint the last passed validation saw: the root it recorded
     /// must still be the root at that size, and a consistency proof to now must verify.
     fn check_log(&self) -> Result<(CheckResult, u64, String, Option<serde_json::Value>), AppError> {
@@ -424,102 +447,6 @@ impl App {
             root,
             proof_json,
         ))
-    }
-
-    /// The log of a restored store: the checkpoint the backup recorded is stored at its
-    /// size, is signed by a trusted key and commits to the tree the stored hashes make at
-    /// that size; the latest checkpoint (later when recovery finished executions the
-    /// backup caught running) is signed and commits to the whole tree.
-    pub(super) fn check_restored_log(
-        &self,
-        trust: &Trust,
-        recorded_size: u64,
-        recorded: Option<&str>,
-    ) -> Result<CheckResult, AppError> {
-        let r = self.engine.store().read()?;
-        let size = r.log_size()?;
-        let latest = r.latest_checkpoint()?;
-        let origin = trust.origin.clone().unwrap_or_default();
-        let open = |note: &str| {
-            trust
-                .keys
-                .iter()
-                .find_map(|k| tlog::open_checkpoint(note, &k.note_verifier(&origin)).ok())
-        };
-        let problem = (|| -> Result<String, String> {
-            let hashes = r.log_hashes().map_err(|e| e.to_string())?;
-            let commits = |note: &str, what: &str| -> Result<u64, String> {
-                let cp = open(note).ok_or(format!("{what} is not signed by a trusted key"))?;
-                let root = tlog::root(cp.size, &hashes).map_err(|e| e.to_string())?;
-                if root != cp.root {
-                    return Err(format!(
-                        "the stored hashes give root {} at tree size {}; {what} says {}",
-                        tlog::hex_hash(&root),
-                        cp.size,
-                        tlog::hex_hash(&cp.root)
-                    ));
-                }
-                Ok(cp.size)
-            };
-            if size < recorded_size {
-                return Err(format!(
-                    "the log has {size} leaves; the backup recorded {recorded_size}"
-                ));
-            }
-            let Some(note) = recorded else {
-                return if recorded_size == 0 {
-                    Ok(format!(
-                        "the log was empty when backed up; tree size {size} now"
-                    ))
-                } else {
-                    Err("the backup recorded leaves but no checkpoint".into())
-                };
-            };
-            if commits(note, "the backup's checkpoint")? != recorded_size {
-                return Err(format!(
-                    "the backup's checkpoint is not for its {recorded_size} leaves"
-                ));
-            }
-            if r.checkpoint(recorded_size)
-                .map_err(|e| e.to_string())?
-                .as_deref()
-                != Some(note)
-            {
-                return Err(format!(
-                    "the store's checkpoint at tree size {recorded_size} is not the backup's"
-                ));
-            }
-            let (latest_size, latest_note) =
-                latest.ok_or("the restored store has no checkpoint")?;
-            if latest_size != size || commits(&latest_note, "the latest checkpoint")? != size {
-                return Err(format!(
-                    "the latest checkpoint is for {latest_size} leaves; the log has {size}"
-                ));
-            }
-            Ok(format!(
-                "the backup's signed checkpoint (tree size {recorded_size}) matches the stored tree{}",
-                if size > recorded_size {
-                    format!(", which recovery extended to {size} consistently")
-                } else {
-                    String::new()
-                }
-            ))
-        })();
-        Ok(appliance_check("log", size, problem))
-    }
-
-    /// The audit log's hash chain.
-    pub(super) fn check_audit_chain(&self) -> Result<CheckResult, AppError> {
-        let s = self.audit_summary(None)?;
-        let problem = if s.chain == "verified" {
-            Ok(format!(
-                "{} audit events: the hash chain is unbroken",
-                s.events
-            ))
-        } else {
-            Err(format!("the audit chain is {}", s.chain))
-        };
-        Ok(appliance_check("audit", s.events, problem))
     }
 
     /// Replays every recorded decision of every tenant on its pinned bundle, on every
@@ -612,7 +539,9 @@ impl App {
             tokio::task::spawn_blocking(move || {
                 let trust = app.receipt_trust()?;
                 Ok::<_, AppError>((
-                    timed(|| app.verify_receipts(&trust))?,
+                    timed(|| {
+                        verify_receipts(app.engine.store(), &app.engine.signing().origin, &trust)
+                    })?,
                     app.check_log()?,
                     timed(|| app.replay_decisions())?,
                 ))

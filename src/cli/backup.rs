@@ -6,15 +6,12 @@
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use clap::Args;
 use serde_json::json;
 
 use super::client::Client;
 use super::{Exit, Output, Target, fail};
-use crate::app::App;
 use crate::app::backup::{self, BackupError, Manifest};
 use crate::store::{Store, StoreError};
 
@@ -62,6 +59,9 @@ fn backup_error(e: BackupError) -> anyhow::Error {
                 dir.display()
             ),
         ),
+        BackupError::Archive(crate::archive::ArchiveError::Io(_)) => {
+            fail(Exit::Error, e.to_string())
+        }
         BackupError::Refused(_) | BackupError::Archive(_) => fail(Exit::Invalid, e.to_string()),
         BackupError::NotEmpty(_) => fail(Exit::Usage, e.to_string()),
         other => fail(Exit::Error, other.to_string()),
@@ -94,9 +94,22 @@ impl Destination {
         Ok(match &self.partial {
             None => Box::new(BufWriter::new(std::io::stdout())),
             Some(p) => {
-                Box::new(BufWriter::new(File::create(p).map_err(|e| {
-                    fail(Exit::Error, format!("writing {}: {e}", p.display()))
-                })?))
+                // A new file, owner-only (it may hold the signing key); a stale partial file
+                // (or a link left there) is removed, never written through.
+                use std::os::unix::fs::OpenOptionsExt as _;
+                match std::fs::remove_file(p) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(fail(Exit::Error, format!("removing {}: {e}", p.display())));
+                    }
+                    _ => {}
+                }
+                let file = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create_new(true)
+                    .mode(0o600)
+                    .open(p)
+                    .map_err(|e| fail(Exit::Error, format!("writing {}: {e}", p.display())))?;
+                Box::new(BufWriter::new(file))
             }
         })
     }
@@ -275,35 +288,33 @@ pub async fn restore(
         });
         return Ok(Exit::Ok);
     }
-    let config = local_config(args.data_dir.clone(), config_file)?;
+    // The configuration without the demo layer: nothing may be written into the target
+    // before the restore (a demo layer would be created there).
+    let overrides = crate::config::Overrides {
+        data_dir: args.data_dir.clone(),
+        ..Default::default()
+    };
+    let config =
+        crate::app::resolve_config_without_demo(config_file, &super::env_map(), &overrides)
+            .map_err(|e| fail(Exit::Usage, e.to_string()))?;
     let dir = config.data_dir.clone();
+    let created = !dir.exists();
     let input = open()?;
-    let into = dir.clone();
-    let manifest = tokio::task::spawn_blocking(move || backup::restore(input, &into))
-        .await?
-        .map_err(backup_error)?;
-    let key_elsewhere = config.signing.key_file.is_some() && manifest.keys;
-    let verified = async {
-        let app = Arc::new(App::start(config).await?);
-        let checks = tokio::task::block_in_place(|| app.verify_restored(&manifest));
-        app.engine.shutdown(Duration::from_secs(1)).await;
-        Ok::<_, anyhow::Error>(checks?)
-    }
-    .await;
-    let checks = match verified {
+    let key_elsewhere = config.signing.key_file.is_some();
+    let verified = tokio::task::spawn_blocking(move || {
+        let manifest = backup::restore(input, &dir).map_err(backup_error)?;
+        // The restored store alone: no engine, no recovery, no data written.
+        let checks = Store::open(&dir)
+            .map_err(crate::app::AppError::from)
+            .and_then(|store| backup::verify(&store, &config, &manifest));
+        Ok::<_, anyhow::Error>((dir, manifest, checks))
+    })
+    .await??;
+    let (dir, manifest, checks) = verified;
+    let checks = match checks {
         Ok(c) if c.iter().all(|c| c.passed) => c,
         other => {
-            // Leave nothing behind: the directory was empty or absent before.
-            if let Ok(entries) = std::fs::read_dir(&dir) {
-                for e in entries.flatten().filter(|e| e.file_name() != "lost+found") {
-                    let p = e.path();
-                    let _ = if p.is_dir() {
-                        std::fs::remove_dir_all(&p)
-                    } else {
-                        std::fs::remove_file(&p)
-                    };
-                }
-            }
+            backup::clear(&dir, created);
             let why = match other {
                 Ok(c) => c
                     .iter()
@@ -334,7 +345,7 @@ pub async fn restore(
             s.push_str(&format!("  pass {:<9} {}\n", c.name, c.detail));
         }
         if !manifest.keys {
-            s.push_str("  the backup holds no signing key: a new one was generated\n");
+            s.push_str("  the backup holds no signing key: the first start generates a new one\n");
         } else if key_elsewhere {
             s.push_str(&format!(
                 "  the signing key was restored to {}; signing.key_file points elsewhere\n",

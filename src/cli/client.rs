@@ -110,9 +110,12 @@ impl Client {
         query: &[(&str, String)],
         dest: &mut impl std::io::Write,
     ) -> anyhow::Result<reqwest::header::HeaderMap> {
+        // A large file (a pack, a backup) may take long to build and to send: no total
+        // deadline, only the connect timeout.
         let mut response = self
             .request(reqwest::Method::GET, path)
             .query(query)
+            .timeout(Duration::from_secs(7 * 24 * 3600))
             .send()
             .await
             .map_err(|e| {

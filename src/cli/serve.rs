@@ -152,14 +152,17 @@ pub async fn healthcheck(
     config_file: Option<&Path>,
     out: &Output,
 ) -> anyhow::Result<Exit> {
+    // Every failure is 1 (a container runtime reserves 2), and nothing is written (no
+    // demo layer is created).
     let timeout = crate::domain::duration::parse(&args.timeout)
-        .map_err(|e| fail(Exit::Usage, format!("--timeout: {e}")))?;
+        .map_err(|e| fail(Exit::Error, format!("--timeout: {e}")))?;
     let base = match args.url {
         Some(u) => u,
-        None => app::resolve_config(config_file, &super::env_map(), &Overrides::default())
-            .map_err(|e| fail(Exit::Usage, e.to_string()))?
-            .config
-            .self_url(),
+        None => {
+            app::resolve_config_without_demo(config_file, &super::env_map(), &Overrides::default())
+                .map_err(|e| fail(Exit::Error, e.to_string()))?
+                .self_url()
+        }
     };
     let url = format!("{}/readyz", base.trim_end_matches('/'));
     let answer = async {

@@ -5,9 +5,10 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::auth::Caller;
@@ -20,14 +21,35 @@ use crate::domain::audit::{AuditKind, NewAuditEvent};
 /// What the guard calls a backup.
 const KIND: &str = "data";
 
+/// Whether a backup is being taken (one at a time: each needs the store's size free).
+static RUNNING: AtomicBool = AtomicBool::new(false);
+
+/// Clears [`RUNNING`] when the backup ends, however it ends.
+struct Running;
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        RUNNING.store(false, Ordering::Release);
+    }
+}
+
 /// `GET /api/v1/backup?keys=BOOL`: the backup archive (tar.gz).
 pub async fn backup(
     State(app): State<Arc<App>>,
+    method: Method,
     caller: Caller,
     Query(params): Query<BTreeMap<String, String>>,
 ) -> Result<Response, ApiError> {
     // The guard first: a caller who may not take a backup learns nothing about its query.
     caller.appliance(&app, Access::Backup, KIND).await?;
+    if method == Method::HEAD {
+        // A HEAD would take (and audit) a whole backup to send no body.
+        return Err(ApiError::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "a backup is taken with GET only",
+        ));
+    }
     let mut keys = true;
     for (name, value) in &params {
         match (name.as_str(), value.as_str()) {
@@ -45,8 +67,18 @@ pub async fn backup(
             }
         }
     }
+    if RUNNING.swap(true, Ordering::AcqRel) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "backup_running",
+            "a backup is being taken; try again when it is done",
+        ));
+    }
+    let running = Running;
     let worker = app.clone();
     let built = tokio::task::spawn_blocking(move || {
+        // The store copy and the archive both go to the data volume.
+        crate::app::backup::ensure_space(worker.engine.store(), 2)?;
         let dir = worker.engine.store().dir().to_owned();
         let io = |source| BackupError::Io {
             path: dir.clone(),
@@ -59,7 +91,13 @@ pub async fn backup(
     })
     .await
     .map_err(ApiError::internal)?;
-    let (written, file) = built.map_err(ApiError::internal)?;
+    drop(running);
+    let (written, file) = built.map_err(|e| match e {
+        BackupError::NoSpace { .. } => {
+            ApiError::new(StatusCode::INSUFFICIENT_STORAGE, "no_space", e.to_string())
+        }
+        other => ApiError::internal(other),
+    })?;
     tracing::info!(
         actor = %caller.actor.subject,
         bytes = written.bytes,
@@ -92,6 +130,7 @@ pub async fn backup(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/gzip"),
     );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     if let Ok(v) = HeaderValue::from_str(&written.bytes.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }

@@ -1020,6 +1020,11 @@ fn api_routes() -> Vec<Route> {
                         body: Some(("application/gzip", binary_schema)),
                     },
                     error(403, "Only appliance-wide administrators take backups"),
+                    error(409, "A backup is being taken"),
+                    error(
+                        507,
+                        "The data volume has too little free space for the copy and the archive",
+                    ),
                 ];
                 r.extend(token_errors());
                 r

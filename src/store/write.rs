@@ -403,6 +403,11 @@ impl<'t> Writer<'t> {
         Ok(())
     }
 
+    /// Reads a metadata value as this transaction sees it (for read-modify-write).
+    pub fn meta(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.meta.get(key)?.map(|v| v.value().to_vec()))
+    }
+
     /// Sets a metadata value.
     pub fn set_meta(&mut self, key: &str, value: &[u8]) -> Result<(), StoreError> {
         self.meta.insert(key, value)?;

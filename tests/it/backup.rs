@@ -155,6 +155,24 @@ fn a_backup_taken_while_serving_restores_verified_and_serves_the_same_data() {
         .collect();
     assert_eq!(taken.len(), 1, "{audit}");
     assert_eq!(taken[0]["detail"]["sha256"], written["sha256"]);
+    let refusals = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "access_denied" && e["route"] == "GET /api/v1/backup")
+        .count();
+    assert_eq!(refusals, 3, "{audit}");
+    // The backup file is owner-only, and so is the key inside it.
+    use std::os::unix::fs::PermissionsExt as _;
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&cwd.join("b.tar.gz")), 0o600);
+    let listing = Command::new("tar")
+        .args(["tvzf", "b.tar.gz", "keys/appliance.pem"])
+        .current_dir(cwd)
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    assert!(listing.starts_with("-rw-------"), "{listing}");
     // The local data directory is in use: the CLI says to use --server.
     let (code, _, err) = cli(
         &["backup", "local.tar.gz", "--data-dir", "maestro-data"],
@@ -164,6 +182,27 @@ fn a_backup_taken_while_serving_restores_verified_and_serves_the_same_data() {
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("--server"), "{err}");
     drop(server);
+    let staging: Vec<_> = std::fs::read_dir(cwd.join("maestro-data"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(
+        staging.is_empty(),
+        "left in the data directory: {staging:?}"
+    );
+    // A link in the data directory is refused by name, not silently left out.
+    std::os::unix::fs::symlink("/etc/hostname", cwd.join("maestro-data/trust/linked.pub")).unwrap();
+    let (code, _, err) = cli(
+        &["backup", "linked.tar.gz", "--data-dir", "maestro-data"],
+        &[],
+        cwd,
+    );
+    assert_eq!(code, 3, "{err}");
+    assert!(err.contains("linked.pub") && err.contains("link"), "{err}");
+    assert!(!cwd.join("linked.tar.gz").exists() && !cwd.join("linked.tar.gz.partial").exists());
+    std::fs::remove_file(cwd.join("maestro-data/trust/linked.pub")).unwrap();
 
     // Restore into a fresh directory: checked, then verified.
     let (code, out, err) = cli(
@@ -182,14 +221,9 @@ fn a_backup_taken_while_serving_restores_verified_and_serves_the_same_data() {
     let restored = json(&out);
     let checks = restored["checks"].as_array().unwrap();
     let by_name = |n: &str| checks.iter().find(|c| c["name"] == n).unwrap().clone();
-    // Executions the backup caught queued or running are finished by recovery when the
-    // restored store is opened (as at any start): their receipts extend the log.
-    let restored_size = by_name("log")["checked"].as_u64().unwrap();
-    assert!(
-        restored_size >= log_size && restored_size <= log_size + 8,
-        "{checks:?}"
-    );
-    assert_eq!(by_name("receipts")["checked"], restored_size);
+    // The restored store as backed up: restore runs nothing and writes nothing.
+    assert_eq!(by_name("log")["checked"], log_size);
+    assert_eq!(by_name("receipts")["checked"], receipts);
     assert!(by_name("audit")["checked"].as_u64().unwrap() > 0);
     assert!(checks.iter().all(|c| c["passed"] == true), "{checks:?}");
     let key = cwd.join("restored/keys/appliance.pem");
@@ -197,11 +231,13 @@ fn a_backup_taken_while_serving_restores_verified_and_serves_the_same_data() {
         std::fs::read(&key).unwrap(),
         std::fs::read(cwd.join("maestro-data/keys/appliance.pem")).unwrap()
     );
-    use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(
-        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    assert_eq!(mode(&key), 0o600);
+    let names: Vec<_> = std::fs::read_dir(cwd.join("restored"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.starts_with('.')), "{names:?}");
 
     // A second restore into it is refused, and changes nothing.
     let before = std::fs::read(cwd.join("restored/maestro.redb")).unwrap();
@@ -215,9 +251,15 @@ fn a_backup_taken_while_serving_restores_verified_and_serves_the_same_data() {
 
     // The restored appliance serves the same data: the demo tokens, the log, the executions
     // of the snapshot, and the search index rebuilt from the store.
+    // Its first start recovers what the backup caught queued or running (each such
+    // execution ends with a receipt, which extends the log).
     let (server, url) = serve(cwd, "restored");
     let log = get(&url, &admin, "/api/v1/log");
-    assert_eq!(log["checkpoint"]["size"].as_u64().unwrap(), restored_size);
+    let restored_size = log["checkpoint"]["size"].as_u64().unwrap();
+    assert!(
+        restored_size >= log_size && restored_size <= log_size + 8,
+        "{restored_size} after {log_size}"
+    );
     if restored_size == log_size {
         assert_eq!(
             log["checkpoint"]["note"],
@@ -319,6 +361,26 @@ fn a_backup_that_does_not_match_or_verify_is_refused_and_leaves_nothing() {
     // A manifest missing.
     let headless: Vec<_> = original[1..].to_vec();
     write_archive(&cwd.join("headless.tar.gz"), &headless);
+    // A manifest that says the log had another size: the files match, the data does not.
+    let mut lying = original.clone();
+    let mut m: Value = serde_json::from_slice(&lying[0].1).unwrap();
+    m["snapshot"]["log_size"] = (m["snapshot"]["log_size"].as_u64().unwrap() + 1).into();
+    lying[0].1 = serde_json::to_vec(&m).unwrap();
+    write_archive(&cwd.join("lying.tar.gz"), &lying);
+    let (code, _, err) = cli(
+        &["restore", "lying.tar.gz", "--data-dir", "target"],
+        &[],
+        cwd,
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(
+        err.contains("log: ") && err.contains("the backup recorded"),
+        "{err}"
+    );
+    assert!(
+        !cwd.join("target").exists(),
+        "a failed verification left the target behind"
+    );
     // A file the manifest lists, missing.
     let truncated: Vec<_> = original
         .iter()
@@ -387,8 +449,29 @@ fn a_backup_that_does_not_match_or_verify_is_refused_and_leaves_nothing() {
         .collect();
     assert_eq!(left, ["lost+found"]);
 
-    // The same backup restores without that setting, with a new signing key.
+    // The same backup restores without that setting; its first start makes a signing key.
     let (code, out, err) = cli(&["restore", "b.tar.gz", "--data-dir", "empty"], &[], cwd);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("new one was generated"), "{out}");
+    assert!(out.contains("the first start generates a new one"), "{out}");
+    assert!(!cwd.join("empty/keys").exists());
+
+    // With demo mode in the configuration, nothing is created in the target before the
+    // restore (no demo layer of its own): the restored one is the backup's.
+    std::fs::write(cwd.join("demo-on.toml"), "demo = true\n").unwrap();
+    let (code, out, err) = cli(
+        &[
+            "--config",
+            "demo-on.toml",
+            "restore",
+            "b.tar.gz",
+            "--data-dir",
+            "demo-target",
+        ],
+        &[],
+        cwd,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let restored = std::fs::read(cwd.join("demo-target/demo.toml")).unwrap();
+    let backed_up = &original.iter().find(|(n, _)| n == "demo.toml").unwrap().1;
+    assert_eq!(&restored, backed_up);
 }
