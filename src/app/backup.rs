@@ -122,6 +122,10 @@ pub struct Manifest {
     pub snapshot: Snapshot,
     /// Whether the signing key is in the backup.
     pub keys: bool,
+    /// The data directory it was taken from (absolute): the demo layer names its trust
+    /// files by it, and a restore elsewhere renames them.
+    #[serde(default)]
+    pub data_dir: Option<PathBuf>,
     /// Every other file, by path.
     pub files: BTreeMap<String, FileEntry>,
 }
@@ -239,6 +243,7 @@ pub fn write(
         created_at,
         snapshot,
         keys: sources.contains_key(KEY_ENTRY),
+        data_dir: std::path::absolute(&config.data_dir).ok(),
         files,
     };
     let manifest_json = serde_json::to_vec_pretty(&manifest)
@@ -306,12 +311,46 @@ pub fn restore(input: impl Read, target: &Path) -> Result<Manifest, BackupError>
             let dest = target.join(entry.file_name());
             std::fs::rename(entry.path(), &dest).map_err(io_at(&dest))?;
         }
+        relocate_demo_layer(&manifest, target)?;
         Ok(manifest)
     })();
     if result.is_err() {
         clear(target, created);
     }
     result
+}
+
+/// The demo layer names the trust files of the data directory by their absolute paths: a
+/// restore elsewhere points them at the restored copies (checked against the manifest
+/// before this).
+fn relocate_demo_layer(manifest: &Manifest, target: &Path) -> Result<(), BackupError> {
+    let layer = target.join(demo::FILE);
+    let (Some(from), true) = (&manifest.data_dir, layer.is_file()) else {
+        return Ok(());
+    };
+    let to = std::path::absolute(target).map_err(io_at(target))?;
+    if *from == to {
+        return Ok(());
+    }
+    let quoted = |p: &Path| {
+        let s = serde_json::to_string(&p.join(TRUST_DIR).display().to_string()).unwrap_or_default();
+        // The quoted path without its closing quote: a prefix of each file's path.
+        s[..s.len().saturating_sub(1)].to_owned()
+    };
+    let text = std::fs::read_to_string(&layer).map_err(io_at(&layer))?;
+    let moved = text.replace(&quoted(from), &quoted(&to));
+    if moved != text {
+        use std::io::Write as _;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .truncate(true)
+            .open(&layer)
+            .map_err(io_at(&layer))?;
+        f.write_all(moved.as_bytes())
+            .and_then(|()| f.sync_all())
+            .map_err(io_at(&layer))?;
+    }
+    Ok(())
 }
 
 /// Removes what a failed restore put into `target`: all of it when it was created, else

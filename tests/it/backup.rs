@@ -251,6 +251,9 @@ fn a_backup_taken_while_serving_restores_verified_and_serves_the_same_data() {
 
     // The restored appliance serves the same data: the demo tokens, the log, the executions
     // of the snapshot, and the search index rebuilt from the store.
+    // The original is gone: the restored appliance stands on its own (the demo layer's
+    // trust files are the restored ones).
+    std::fs::rename(cwd.join("maestro-data"), cwd.join("gone")).unwrap();
     // Its first start recovers what the backup caught queued or running (each such
     // execution ends with a receipt, which extends the log).
     let (server, url) = serve(cwd, "restored");
@@ -471,7 +474,15 @@ fn a_backup_that_does_not_match_or_verify_is_refused_and_leaves_nothing() {
         cwd,
     );
     assert_eq!(code, 0, "{out}{err}");
-    let restored = std::fs::read(cwd.join("demo-target/demo.toml")).unwrap();
+    // It is the backup's, its trust files named in their new place.
+    let restored = std::fs::read_to_string(cwd.join("demo-target/demo.toml")).unwrap();
     let backed_up = &original.iter().find(|(n, _)| n == "demo.toml").unwrap().1;
-    assert_eq!(&restored, backed_up);
+    let backed_up = String::from_utf8(backed_up.clone()).unwrap();
+    let root = std::path::absolute(cwd).unwrap();
+    let (from, to) = (
+        format!("{}/maestro-data/trust/", root.display()),
+        format!("{}/demo-target/trust/", root.display()),
+    );
+    assert!(backed_up.contains(&from), "{backed_up}");
+    assert_eq!(restored, backed_up.replace(&from, &to));
 }
