@@ -18,7 +18,7 @@ use crate::domain::ids::{Digest, ExecutionId, TenantId};
 use crate::domain::report::{
     AttemptRef, Attempts, Check, CheckpointRef, IsolationReport, PAYLOAD_TYPE, ReceiptEvidence,
 };
-use crate::store::{Area, BoundaryScan, StoreError};
+use crate::store::{Area, BoundaryScan, Store, StoreError};
 use crate::tlog;
 
 /// What the audit log says about cross-tenant attempts, and its chain.
@@ -190,55 +190,7 @@ impl App {
     /// Cross-tenant attempts outside the probes (about `focus`, or every tenant) and the
     /// audit log's hash chain, from one pass over the log.
     pub fn audit_summary(&self, focus: Option<&TenantId>) -> Result<AuditSummary, StoreError> {
-        let mut s = AuditSummary {
-            chain: "verified".into(),
-            ..AuditSummary::default()
-        };
-        let mut recent: VecDeque<AttemptRef> = VecDeque::new();
-        let mut after: Option<u64> = None;
-        let mut last: Option<AuditEvent> = None;
-        loop {
-            let page = self.engine.store().read()?.audit_all(after, 10_000)?;
-            let Some(end) = page.last() else { break };
-            after = Some(end.seq);
-            let linked: Vec<AuditEvent> = last.take().into_iter().chain(page).collect();
-            if s.chain == "verified"
-                && let Err(e) = verify_chain(&linked)
-            {
-                s.chain = format!("broken: {e}");
-            }
-            for e in &linked[usize::from(s.events > 0)..] {
-                s.events += 1;
-                s.head = Some(e.hash);
-                if focus.is_some_and(|t| e.tenant.as_ref() != Some(t)) {
-                    continue;
-                }
-                let kind = match e.kind {
-                    AuditKind::CrossTenantDenied if !e.actor.starts_with(PROBE_SUBJECT) => {
-                        s.attempts.outside += 1;
-                        "cross_tenant_denied"
-                    }
-                    AuditKind::CrossTenantRead => {
-                        s.attempts.allowed_reads += 1;
-                        "cross_tenant_read"
-                    }
-                    _ => continue,
-                };
-                recent.push_front(AttemptRef {
-                    seq: e.seq,
-                    at: e.at,
-                    kind: kind.into(),
-                    actor: e.actor.clone(),
-                    actor_tenant: e.actor_tenant.clone(),
-                    tenant: e.tenant.clone(),
-                    route: e.route.clone(),
-                });
-                recent.truncate(10);
-            }
-            last = linked.into_iter().last();
-        }
-        s.attempts.recent = recent.into();
-        Ok(s)
+        audit_summary(self.engine.store(), focus)
     }
 
     /// The latest checkpoint, verified with the appliance key, and each receipt's inclusion
@@ -373,4 +325,58 @@ impl App {
             envelope,
         }))
     }
+}
+
+/// [`App::audit_summary`] of a store: cross-tenant attempts outside the probes (about
+/// `focus`, or every tenant) and the audit log's hash chain, from one pass over the log.
+pub fn audit_summary(store: &Store, focus: Option<&TenantId>) -> Result<AuditSummary, StoreError> {
+    let mut s = AuditSummary {
+        chain: "verified".into(),
+        ..AuditSummary::default()
+    };
+    let mut recent: VecDeque<AttemptRef> = VecDeque::new();
+    let mut after: Option<u64> = None;
+    let mut last: Option<AuditEvent> = None;
+    loop {
+        let page = store.read()?.audit_all(after, 10_000)?;
+        let Some(end) = page.last() else { break };
+        after = Some(end.seq);
+        let linked: Vec<AuditEvent> = last.take().into_iter().chain(page).collect();
+        if s.chain == "verified"
+            && let Err(e) = verify_chain(&linked)
+        {
+            s.chain = format!("broken: {e}");
+        }
+        for e in &linked[usize::from(s.events > 0)..] {
+            s.events += 1;
+            s.head = Some(e.hash);
+            if focus.is_some_and(|t| e.tenant.as_ref() != Some(t)) {
+                continue;
+            }
+            let kind = match e.kind {
+                AuditKind::CrossTenantDenied if !e.actor.starts_with(PROBE_SUBJECT) => {
+                    s.attempts.outside += 1;
+                    "cross_tenant_denied"
+                }
+                AuditKind::CrossTenantRead => {
+                    s.attempts.allowed_reads += 1;
+                    "cross_tenant_read"
+                }
+                _ => continue,
+            };
+            recent.push_front(AttemptRef {
+                seq: e.seq,
+                at: e.at,
+                kind: kind.into(),
+                actor: e.actor.clone(),
+                actor_tenant: e.actor_tenant.clone(),
+                tenant: e.tenant.clone(),
+                route: e.route.clone(),
+            });
+            recent.truncate(10);
+        }
+        last = linked.into_iter().last();
+    }
+    s.attempts.recent = recent.into();
+    Ok(s)
 }

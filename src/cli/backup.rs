@@ -11,6 +11,7 @@ use clap::Args;
 use serde_json::json;
 
 use super::client::Client;
+use super::partial::PartialFile;
 use super::{Exit, Output, Target, fail};
 use crate::app::backup::{self, BackupError, Manifest};
 use crate::store::{Store, StoreError};
@@ -68,72 +69,35 @@ fn backup_error(e: BackupError) -> anyhow::Error {
     }
 }
 
-/// A file written beside `path` and renamed over it when complete, or stdout for `-`.
-struct Destination {
-    path: Option<PathBuf>,
-    partial: Option<PathBuf>,
-}
+/// Where a backup goes: a file (see [`PartialFile`]), or stdout for `-`.
+struct Destination(Option<PartialFile>);
 
 impl Destination {
     fn new(path: &Path) -> Self {
-        if path.as_os_str() == "-" {
-            return Destination {
-                path: None,
-                partial: None,
-            };
-        }
-        let mut partial = path.as_os_str().to_owned();
-        partial.push(".partial");
-        Destination {
-            path: Some(path.to_owned()),
-            partial: Some(PathBuf::from(partial)),
-        }
+        Destination((path.as_os_str() != "-").then(|| PartialFile::new(path)))
     }
 
     fn open(&self) -> anyhow::Result<Box<dyn std::io::Write + Send>> {
-        Ok(match &self.partial {
+        Ok(match &self.0 {
             None => Box::new(BufWriter::new(std::io::stdout())),
-            Some(p) => {
-                // A new file, owner-only (it may hold the signing key); a stale partial file
-                // (or a link left there) is removed, never written through.
-                use std::os::unix::fs::OpenOptionsExt as _;
-                match std::fs::remove_file(p) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(fail(Exit::Error, format!("removing {}: {e}", p.display())));
-                    }
-                    _ => {}
-                }
-                let file = std::fs::OpenOptions::new()
-                    .write(true)
-                    .create_new(true)
-                    .mode(0o600)
-                    .open(p)
-                    .map_err(|e| fail(Exit::Error, format!("writing {}: {e}", p.display())))?;
-                Box::new(BufWriter::new(file))
-            }
+            Some(f) => Box::new(BufWriter::new(f.create()?)),
         })
     }
 
-    /// Makes the file durable and gives it its name.
     fn commit(&self) -> anyhow::Result<()> {
-        if let (Some(path), Some(partial)) = (&self.path, &self.partial) {
-            File::open(partial)?.sync_all()?;
-            std::fs::rename(partial, path)
-                .map_err(|e| fail(Exit::Error, format!("renaming to {}: {e}", path.display())))?;
-        }
-        Ok(())
+        self.0.as_ref().map_or(Ok(()), PartialFile::commit)
     }
 
     fn abandon(&self) {
-        if let Some(p) = &self.partial {
-            let _ = std::fs::remove_file(p);
+        if let Some(f) = &self.0 {
+            f.abandon();
         }
     }
 
     fn name(&self) -> String {
-        self.path
+        self.0
             .as_ref()
-            .map_or("stdout".into(), |p| p.display().to_string())
+            .map_or("stdout".into(), |f| f.path().display().to_string())
     }
 }
 
@@ -208,21 +172,15 @@ async fn take(
         Some(server) => {
             let client = Client::new(server, args.token.clone())?;
             let query = [("keys", (!args.without_keys).to_string())];
-            let mut w = dest.open()?;
+            // Hashed as it arrives: it must be the archive the server announced.
+            let mut w = crate::archive::HashingWriter::new(dest.open()?);
             let headers = client.download("/api/v1/backup", &query, &mut w).await?;
-            drop(w);
+            let (_, sha256, bytes) = w.finish();
             let announced = headers
                 .get("x-maestro-backup-sha256")
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
                 .to_owned();
-            // Read back what was written (not possible on stdout): it must be the archive
-            // the server announced, and check against its own manifest.
-            let Some(partial) = &dest.partial else {
-                return Ok((None, announced, 0));
-            };
-            let backup::FileEntry { sha256, bytes } =
-                backup::hash_file(partial).map_err(backup_error)?;
             if sha256.to_string() != announced {
                 return Err(fail(
                     Exit::Error,
@@ -231,6 +189,11 @@ async fn take(
                     ),
                 ));
             }
+            // Read back (not possible on stdout): it checks against its own manifest.
+            let Some(written) = &dest.0 else {
+                return Ok((None, sha256.to_string(), bytes));
+            };
+            let partial = written.partial();
             let file = File::open(partial)?;
             let manifest = backup::check(BufReader::new(file)).map_err(backup_error)?;
             Ok((Some(manifest), sha256.to_string(), bytes))

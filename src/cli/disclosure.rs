@@ -11,6 +11,7 @@ use serde_json::json;
 use super::client::Client;
 use super::inspect::{local_config, local_tenant, start_local, tenant_query};
 use super::output::checks_text;
+use super::partial::PartialFile;
 use super::verify::{TrustArgs, trusted};
 use super::{Exit, Output, Target, fail};
 use crate::app::disclosure::verify::{PackReport, verify};
@@ -88,9 +89,8 @@ pub async fn disclosure(
                     Explain::Denies
                 },
             };
-            let partial = path.with_extension("partial");
-            let file = std::fs::File::create(&partial)
-                .map_err(|e| fail(Exit::Usage, format!("writing {}: {e}", partial.display())))?;
+            let written = PartialFile::new(&path);
+            let file = written.create()?;
             let result = match target.server.as_deref() {
                 Some(server) => remote(server, &target, &req, file).await,
                 None => local(&target, config_file, &req, file).await,
@@ -98,12 +98,11 @@ pub async fn disclosure(
             let info = match result {
                 Ok(info) => info,
                 Err(e) => {
-                    let _ = std::fs::remove_file(&partial);
+                    written.abandon();
                     return Err(e);
                 }
             };
-            std::fs::rename(&partial, &path)
-                .map_err(|e| fail(Exit::Error, format!("writing {}: {e}", path.display())))?;
+            written.commit()?;
             out.print(
                 &json!({
                     "out": path,

@@ -11,6 +11,7 @@ mod index;
 mod inspect;
 mod output;
 mod package;
+mod partial;
 mod policy;
 mod postrelease;
 mod report;

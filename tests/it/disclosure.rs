@@ -413,7 +413,7 @@ fn the_cli_packs_from_a_server_and_public_tools_verify_it() {
     );
     assert_eq!(code, 2, "{err}");
     assert!(err.contains("not a declared region"), "{err}");
-    assert!(!cwd.join("x.tar.gz").exists() && !cwd.join("x.partial").exists());
+    assert!(!cwd.join("x.tar.gz").exists() && !cwd.join("x.tar.gz.partial").exists());
     drop(server);
 
     // With the server stopped: the same pack from the data directory, byte for byte.
