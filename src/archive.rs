@@ -1,7 +1,8 @@
 //! Tar.gz archives. The deterministic [`Writer`]: entries in strictly ascending path order,
 //! every header the same but for path and size (mode 0644, or 0600 for a secret; uid/gid 0,
 //! no user names, mtime 0), and a gzip header without time or file name, so the same files
-//! give the same bytes.
+//! give the same bytes. Large archives compress on several threads (`gzip.rs`), as
+//! deterministically.
 //! The checked reader [`read`] (and [`unpack`] on top of it), the only way an archive from
 //! outside is opened: it refuses `..`, absolute paths, links, devices and duplicate paths,
 //! and stops at limits on file count, sizes and compression ratio. `clippy.toml` bans the
@@ -17,6 +18,8 @@ use flate2::write::GzEncoder;
 use sha2::{Digest as _, Sha256};
 
 use crate::domain::ids::Digest;
+
+mod gzip;
 
 /// What went wrong writing or reading an archive.
 #[derive(Debug, thiserror::Error)]
@@ -109,19 +112,56 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// The gzip stream under a [`Writer`].
+enum Gz<W: Write> {
+    Serial(GzEncoder<W>),
+    Parallel(gzip::ParallelGz<W>),
+}
+
+impl<W: Write> Write for Gz<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Gz::Serial(gz) => gz.write(buf),
+            Gz::Parallel(gz) => gz.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Gz::Serial(gz) => gz.flush(),
+            Gz::Parallel(gz) => gz.flush(),
+        }
+    }
+}
+
 /// Writes a deterministic tar.gz.
 pub struct Writer<W: Write> {
-    tar: tar::Builder<GzEncoder<W>>,
+    tar: tar::Builder<Gz<W>>,
     last: Option<String>,
     files: u64,
 }
 
 impl<W: Write> Writer<W> {
-    /// A writer compressing at `level` (0–9).
+    /// A writer compressing at `level` (0–9) on the calling thread: the bytes of a given
+    /// archive never change (packages and bundles are signed by digest).
     pub fn new(out: W, level: u32) -> Self {
         let gz = flate2::GzBuilder::new()
             .operating_system(255)
             .write(out, Compression::new(level.min(9)));
+        Self::over(Gz::Serial(gz))
+    }
+
+    /// A writer compressing at `level` on `threads` threads, for large archives (disclosure
+    /// packs, backups): deterministic too, but not the bytes [`Writer::new`] writes.
+    pub fn parallel(out: W, level: u32, threads: usize) -> Self {
+        Self::over(Gz::Parallel(gzip::ParallelGz::new(
+            out,
+            Compression::new(level.min(9)),
+            threads,
+        )))
+    }
+
+    fn over(gz: Gz<W>) -> Self {
         let mut tar = tar::Builder::new(gz);
         tar.mode(tar::HeaderMode::Deterministic);
         Writer {
@@ -186,7 +226,10 @@ impl<W: Write> Writer<W> {
 
     /// Ends the archive and returns the output.
     pub fn finish(self) -> Result<W, ArchiveError> {
-        Ok(self.tar.into_inner()?.finish()?)
+        Ok(match self.tar.into_inner()? {
+            Gz::Serial(gz) => gz.finish()?,
+            Gz::Parallel(gz) => gz.finish()?,
+        })
     }
 }
 

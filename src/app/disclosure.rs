@@ -1,5 +1,6 @@
 //! Disclosure packs: one tenant's evidence for one region as a deterministic tar.gz. One
-//! pass over one store snapshot streams the region's executions (final, with a receipt):
+//! pass over one store snapshot streams the region's executions (final, with a receipt,
+//! read beside the record):
 //! their records, decisions (deny decisions replayed and explained), receipts proved against
 //! the first checkpoint that covers the newest of them (found first, walking the log back
 //! from its end) and, if asked, artifact
@@ -21,7 +22,7 @@ use super::App;
 use crate::archive::{self, HashingWriter};
 use crate::attest::dsse;
 use crate::attest::keys::PublicKey;
-use crate::attest::receipt::{KeyHint, LogEntry, MEDIA_TYPE as RECEIPT_MEDIA_TYPE};
+use crate::attest::receipt::{KeyHint, MEDIA_TYPE as RECEIPT_MEDIA_TYPE};
 use crate::domain::actor::TenantScope;
 use crate::domain::disclosure::{
     self as layout, Explain, IndexPredicate, IndexStatement, PackCheckpoint, file,
@@ -31,7 +32,7 @@ use crate::domain::ids::{Digest, ExecutionId};
 use crate::domain::receipt::PAYLOAD_TYPE;
 use crate::domain::residency::{Region, Rules, Violation};
 use crate::policy::PolicyBundle;
-use crate::store::{LogHashes, Reader, StoreError};
+use crate::store::{LogHashes, Reader, StoreError, StoredReceipt};
 use crate::tlog;
 use record::RawRecord;
 
@@ -112,6 +113,10 @@ impl From<std::io::Error> for DisclosureError {
 
 fn corrupt(e: impl std::fmt::Display) -> DisclosureError {
     DisclosureError::Store(StoreError::Corrupt(e.to_string()))
+}
+
+fn raw_json(value: &impl Serialize) -> Result<Box<RawValue>, DisclosureError> {
+    serde_json::value::to_raw_value(value).map_err(corrupt)
 }
 
 /// How one region reads under the rules.
@@ -307,7 +312,7 @@ impl App {
 
         let spool = tempfile::tempfile_in(self.engine.store().dir())?;
         let mut sink = Sink {
-            tar: archive::Writer::new(HashingWriter::new(out), LEVEL),
+            tar: archive::Writer::parallel(HashingWriter::new(out), LEVEL, workers),
             index: HashingWriter::new(BufWriter::new(spool)),
         };
         let key = self.engine.signing().key_for(scope.tenant());
@@ -334,19 +339,29 @@ impl App {
         let mut tally = Tally::default();
         let mut census = Census::default();
         if let Some((cp, note)) = &checkpoint {
+            // What every receipt repeats, encoded once.
+            let hints = known_keys
+                .iter()
+                .map(|(id, k)| Ok((id.clone(), raw_json(&KeyHint::of(k))?)))
+                .collect::<Result<BTreeMap<_, _>, DisclosureError>>()?;
             let ctx = Context {
                 scope,
                 filter: &filter,
                 req,
                 checkpoint: cp,
-                note,
-                known_keys: &known_keys,
+                root_hash: &tlog::hex_hash(&cp.root),
+                note: &raw_json(note)?,
+                hints: &hints,
             };
             // Workers build each execution's files; they are written in order.
             ordered_parallel(
                 workers,
-                |send| Ok(r.for_each_stored_execution(scope, send)?),
-                |stored| {
+                |send| {
+                    Ok(r.for_each_stored_execution(scope, |record, receipt| {
+                        send((record, receipt))
+                    })?)
+                },
+                |(stored, receipt)| {
                     let json = stored.json()?;
                     let e = RawRecord::parse(&json)
                         .map_err(|m| corrupt(format!("an execution record: {m}")))?;
@@ -358,10 +373,14 @@ impl App {
                         if cell.is_none() {
                             let reader = self.engine.store().read()?;
                             let hashes = CachedHashes::new(reader.log_hashes()?);
-                            *cell = Some((reader, hashes));
+                            *cell = Some((reader, tlog::Prover::new(cp.size, hashes)));
                         }
-                        let (reader, hashes) = cell.as_ref().expect("set above");
-                        self.build_execution(reader, hashes, &ctx, &e).map(Some)
+                        let (reader, prover) = cell.as_ref().expect("set above");
+                        let receipt = receipt.ok_or_else(|| {
+                            corrupt(format!("execution {} has no stored receipt", e.id))
+                        })?;
+                        self.build_execution(reader, prover, &ctx, &e, &receipt.decode()?)
+                            .map(Some)
                     })
                 },
                 |built| {
@@ -477,9 +496,10 @@ impl App {
     fn build_execution(
         &self,
         r: &Reader,
-        hashes: &CachedHashes,
+        prover: &tlog::Prover<CachedHashes>,
         ctx: &Context<'_>,
         e: &RawRecord<'_>,
+        stored: &StoredReceipt,
     ) -> Result<Built, DisclosureError> {
         let (filter, scope) = (ctx.filter, ctx.scope);
         let dir = layout::execution_dir(&e.id);
@@ -543,13 +563,10 @@ impl App {
         }
         b.add_json(format!("{dir}{}", file::DECISIONS), &packed)?;
 
-        let stored = r
-            .receipt(scope, &e.id)?
-            .ok_or_else(|| corrupt(format!("execution {} has no stored receipt", e.id)))?;
         let cp = ctx.checkpoint;
-        let proof = tlog::inclusion_proof(cp.size, stored.log_index, hashes).map_err(corrupt)?;
+        let proof = prover.prove(stored.log_index).map_err(corrupt)?;
         let signer = ctx
-            .known_keys
+            .hints
             .get(&stored.keyid)
             .ok_or_else(|| corrupt(format!("signing key {} is unknown", stored.keyid)))?;
         b.add_json(
@@ -563,18 +580,18 @@ impl App {
         let bundle = PackedReceipt {
             media_type: RECEIPT_MEDIA_TYPE,
             dsse_envelope: &stored.envelope,
-            public_key: KeyHint::of(signer),
-            log_entry: LogEntry {
-                origin: cp.origin.clone(),
+            public_key: signer,
+            log_entry: PackedLogEntry {
+                origin: &cp.origin,
                 log_index: stored.log_index,
                 tree_size: cp.size,
-                root_hash: tlog::hex_hash(&cp.root),
-                inclusion_proof: proof.iter().map(tlog::hex_hash).collect(),
-                checkpoint: ctx.note.clone(),
+                root_hash: ctx.root_hash,
+                inclusion_proof: HexHashes(&proof),
+                checkpoint: ctx.note,
             },
         };
         b.add_json(format!("{dir}{}", file::RECEIPT), &bundle)?;
-        b.keyid = stored.keyid;
+        b.keyid = stored.keyid.clone();
         Ok(b)
     }
 }
@@ -589,66 +606,108 @@ struct PackedRecord<R: Serialize> {
 }
 
 /// [`ReceiptBundle`](crate::attest::receipt::ReceiptBundle) as written: the signed envelope
-/// passed through as stored, not parsed and encoded again.
+/// passed through as stored, not parsed and encoded again, and the key hint encoded once.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct PackedReceipt<'a> {
     media_type: &'a str,
     dsse_envelope: &'a RawValue,
-    public_key: KeyHint,
-    log_entry: LogEntry,
+    public_key: &'a RawValue,
+    log_entry: PackedLogEntry<'a>,
+}
+
+/// [`LogEntry`](crate::attest::receipt::LogEntry) as written: what every receipt of the pack
+/// shares (origin, root, the checkpoint) borrowed or encoded once.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct PackedLogEntry<'a> {
+    origin: &'a str,
+    log_index: u64,
+    tree_size: u64,
+    root_hash: &'a str,
+    inclusion_proof: HexHashes<'a>,
+    checkpoint: &'a RawValue,
+}
+
+/// Hashes written as a list of hex strings, without a string allocated for each.
+struct HexHashes<'a>(&'a [tlog::Hash]);
+
+impl Serialize for HexHashes<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq as _};
+        let mut seq = s.serialize_seq(Some(self.0.len()))?;
+        let mut buf = [0u8; 64];
+        for h in self.0 {
+            let hex = hex::encode_to_slice(h, &mut buf)
+                .ok()
+                .and_then(|()| std::str::from_utf8(&buf).ok())
+                .ok_or_else(|| S::Error::custom("hex encoding"))?;
+            seq.serialize_element(hex)?;
+        }
+        seq.end()
+    }
 }
 
 thread_local! {
     /// A worker's snapshot (receipts, artifacts and log hashes of final executions never
     /// change, so any snapshot taken after the pack's reads the same).
-    static READER: std::cell::RefCell<Option<(Reader, CachedHashes)>> =
+    static READER: std::cell::RefCell<Option<(Reader, tlog::Prover<CachedHashes>)>> =
         const { std::cell::RefCell::new(None) };
 }
 
 /// The log's stored hashes with the ones read last kept: executions come in log order, so
-/// neighbouring inclusion proofs share most of their hashes.
-struct CachedHashes {
-    store: LogHashes,
-    seen: std::cell::RefCell<std::collections::HashMap<u64, tlog::Hash>>,
+/// neighbouring inclusion proofs share most of their hashes. Direct-mapped: a stored hash's
+/// index picks its slot, and a newer index taking the slot evicts the older one.
+struct CachedHashes<S = LogHashes> {
+    store: S,
+    slots: std::cell::RefCell<Vec<Option<(u64, tlog::Hash)>>>,
 }
 
-impl CachedHashes {
-    /// Kept hashes; past this many the cache starts again.
-    const KEEP: usize = 1 << 14;
+impl<S> CachedHashes<S> {
+    /// Slots (a power of two).
+    const SLOTS: usize = 1 << 14;
 
-    fn new(store: LogHashes) -> Self {
+    fn new(store: S) -> Self {
         CachedHashes {
             store,
-            seen: Default::default(),
+            slots: std::cell::RefCell::new(vec![None; Self::SLOTS]),
         }
+    }
+
+    fn slot(index: u64) -> usize {
+        (index as usize) & (Self::SLOTS - 1)
     }
 }
 
-impl tlog::HashSource for CachedHashes {
+impl<S: tlog::HashSource> tlog::HashSource for CachedHashes<S> {
     fn hashes(&self, indexes: &[u64]) -> Result<Vec<tlog::Hash>, String> {
-        let mut seen = self.seen.borrow_mut();
-        if seen.len() + indexes.len() > Self::KEEP {
-            seen.clear();
-        }
+        let mut slots = self.slots.borrow_mut();
+        let mut found: Vec<Option<tlog::Hash>> = indexes
+            .iter()
+            .map(|i| match slots[Self::slot(*i)] {
+                Some((at, h)) if at == *i => Some(h),
+                _ => None,
+            })
+            .collect();
         let missing: Vec<u64> = indexes
             .iter()
-            .copied()
-            .filter(|i| !seen.contains_key(i))
+            .zip(&found)
+            .filter(|(_, h)| h.is_none())
+            .map(|(i, _)| *i)
             .collect();
         if !missing.is_empty() {
-            for (i, h) in missing.iter().zip(self.store.hashes(&missing)?) {
-                seen.insert(*i, h);
+            let mut read = self.store.hashes(&missing)?.into_iter();
+            for (i, h) in indexes.iter().zip(&mut found) {
+                if h.is_none() {
+                    let got = read
+                        .next()
+                        .ok_or_else(|| format!("log hash {i} was not read"))?;
+                    slots[Self::slot(*i)] = Some((*i, got));
+                    *h = Some(got);
+                }
             }
         }
-        indexes
-            .iter()
-            .map(|i| {
-                seen.get(i)
-                    .copied()
-                    .ok_or_else(|| format!("log hash {i} was not read"))
-            })
-            .collect()
+        Ok(found.into_iter().flatten().collect())
     }
 }
 
@@ -658,8 +717,12 @@ struct Context<'a> {
     filter: &'a RegionFilter<'a>,
     req: &'a PackRequest,
     checkpoint: &'a tlog::Checkpoint,
-    note: &'a String,
-    known_keys: &'a BTreeMap<String, PublicKey>,
+    /// The checkpoint's root hash, hex.
+    root_hash: &'a str,
+    /// The signed checkpoint, as a JSON string.
+    note: &'a RawValue,
+    /// The hint of every known key, by key id, as JSON.
+    hints: &'a BTreeMap<String, Box<RawValue>>,
 }
 
 /// One execution's files, with their digests, and what the pack records about it.
@@ -944,4 +1007,41 @@ fn readme(
         },
         keyid = key.keyid(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tlog::HashSource;
+
+    /// Hash `i` is `i` in every byte; counts what is read.
+    struct Counting(std::cell::Cell<usize>);
+
+    impl HashSource for Counting {
+        fn hashes(&self, indexes: &[u64]) -> Result<Vec<tlog::Hash>, String> {
+            self.0.set(self.0.get() + indexes.len());
+            Ok(indexes.iter().map(|i| [*i as u8; 32]).collect())
+        }
+    }
+
+    #[test]
+    fn cached_hashes_answer_like_the_source_with_colliding_slots() {
+        let cache = CachedHashes::new(Counting(Default::default()));
+        let slots = CachedHashes::<Counting>::SLOTS as u64;
+        let want = |ix: &[u64]| ix.iter().map(|i| [*i as u8; 32]).collect::<Vec<_>>();
+        for ix in [
+            &[1, 2, 3][..],
+            &[1, 2, 3],
+            // 1 cached, 1 + SLOTS evicts it within the same request, then both again.
+            &[1, 1 + slots, 2],
+            &[1 + slots, 1, 1 + 2 * slots, 1],
+            &[],
+        ] {
+            assert_eq!(cache.hashes(ix).unwrap(), want(ix), "{ix:?}");
+        }
+        // Repeats are not read again.
+        let before = cache.store.0.get();
+        cache.hashes(&[2, 2, 2]).unwrap();
+        assert_eq!(cache.store.0.get(), before);
+    }
 }

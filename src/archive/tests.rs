@@ -215,3 +215,81 @@ fn unpack_writes_files_and_refuses_a_full_directory() {
     assert!(unpack(&evil[..], &inner, &Limits::SMALL).is_err());
     assert!(!fresh.path().join("escape").exists());
 }
+
+/// Files whose bytes repeat like records do, over several compression chunks, with sizes
+/// around the chunk boundary.
+fn many_files(seed: u64) -> Vec<(String, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut x = seed;
+    for i in 0..900 {
+        x = x
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        let len = match i {
+            7 => gzip::CHUNK - 512,
+            8 => gzip::CHUNK,
+            _ => (x >> 40) as usize % 6000,
+        };
+        let data: Vec<u8> = format!("{{\"record\":{i},\"noise\":{x},\"pad\":\"")
+            .bytes()
+            .chain((0..len).map(|j| b"abcdefghij"[(j + (x as usize % 7)) % 10]))
+            .collect();
+        files.push((format!("r/{i:05}.json"), data));
+    }
+    files
+}
+
+fn pack_parallel(files: &[(String, Vec<u8>)], threads: usize) -> Vec<u8> {
+    let mut w = Writer::parallel(Vec::new(), 1, threads);
+    for (p, d) in files {
+        w.add(p, d).unwrap();
+    }
+    w.finish().unwrap()
+}
+
+#[test]
+fn parallel_gzip_is_deterministic_and_reads_back_everywhere() {
+    let files = many_files(42);
+    let one = pack_parallel(&files, 1);
+    let total: usize = files.iter().map(|(_, d)| d.len() + 1024).sum();
+    assert!(total > 8 * gzip::CHUNK, "several chunks: {total} bytes");
+    for threads in [2, 3, 8] {
+        assert_eq!(one, pack_parallel(&files, threads), "{threads} threads");
+    }
+    assert_eq!(&one[..4], &[0x1f, 0x8b, 8, 0]);
+    assert_eq!((&one[4..8], one[9]), (&[0u8; 4][..], 255));
+    assert_eq!(read_all(&one, &Limits::LARGE).unwrap(), files);
+    // One gzip member, not several: a single-member decoder reads it whole.
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(&one[..])
+        .read_to_end(&mut tar)
+        .unwrap();
+    let mut serial = Vec::new();
+    flate2::read::GzDecoder::new(&pack_serial(&files)[..])
+        .read_to_end(&mut serial)
+        .unwrap();
+    assert_eq!(tar, serial, "the same tar under either gzip");
+    // The reference gzip accepts it (CRC and length in the trailer included).
+    let mut gzip = std::process::Command::new("gzip")
+        .args(["-t", "-"])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    gzip.stdin.take().unwrap().write_all(&one).unwrap();
+    assert!(gzip.wait().unwrap().success());
+    // Different bytes give a different archive; an empty archive is still valid.
+    assert_ne!(one, pack_parallel(&many_files(43), 2));
+    assert!(
+        read_all(&pack_parallel(&[], 2), &Limits::SMALL)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+fn pack_serial(files: &[(String, Vec<u8>)]) -> Vec<u8> {
+    let mut w = Writer::new(Vec::new(), 1);
+    for (p, d) in files {
+        w.add(p, d).unwrap();
+    }
+    w.finish().unwrap()
+}

@@ -122,6 +122,16 @@ impl StoredExecution {
     }
 }
 
+/// A receipt as stored, not decoded yet.
+pub struct EncodedReceipt(Vec<u8>);
+
+impl EncodedReceipt {
+    /// The receipt.
+    pub fn decode(&self) -> Result<StoredReceipt, StoreError> {
+        codec::decode(&self.0)
+    }
+}
+
 impl Reader {
     pub(super) fn new(txn: ReadTransaction) -> Self {
         Reader { txn }
@@ -479,18 +489,40 @@ impl Reader {
         Ok(())
     }
 
-    /// Calls `f` with every execution record of the scope's tenant as stored, oldest first,
-    /// until it returns `false`; the records decode on any thread.
+    /// Calls `f` with every execution record of the scope's tenant as stored, with its
+    /// receipt if it has one, oldest first, until it returns `false`; both decode on any
+    /// thread. Receipts are keyed like executions, so one pass over each table pairs them.
     pub fn for_each_stored_execution(
         &self,
         scope: &TenantScope,
-        mut f: impl FnMut(StoredExecution) -> bool,
+        mut f: impl FnMut(StoredExecution, Option<EncodedReceipt>) -> bool,
     ) -> Result<(), StoreError> {
         let tenant = scope.tenant().as_str();
         let table = self.txn.open_table(EXECUTIONS)?;
+        let receipts = self.txn.open_table(RECEIPTS)?;
+        let mut receipts = receipts.range((tenant, "")..(tenant, ID_MAX))?;
+        let next_receipt = |receipts: &mut redb::Range<'_, (&str, &str), &[u8]>| {
+            receipts
+                .next()
+                .transpose()
+                .map(|r| r.map(|(k, v)| (k.value().1.to_owned(), v.value().to_vec())))
+        };
+        let mut receipt = next_receipt(&mut receipts)?;
         for row in table.range((tenant, "")..(tenant, ID_MAX))? {
-            let (_, v) = row?;
-            if !f(StoredExecution(v.value().to_vec())) {
+            let (k, v) = row?;
+            let id = k.value().1;
+            while receipt.as_ref().is_some_and(|(r, _)| r.as_str() < id) {
+                receipt = next_receipt(&mut receipts)?;
+            }
+            let its = match &receipt {
+                Some((r, _)) if r == id => {
+                    let (_, bytes) = receipt.take().expect("matched above");
+                    receipt = next_receipt(&mut receipts)?;
+                    Some(EncodedReceipt(bytes))
+                }
+                _ => None,
+            };
+            if !f(StoredExecution(v.value().to_vec()), its) {
                 break;
             }
         }

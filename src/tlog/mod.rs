@@ -46,6 +46,12 @@ pub trait HashSource {
     fn hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, String>;
 }
 
+impl<T: HashSource + ?Sized> HashSource for &T {
+    fn hashes(&self, indexes: &[u64]) -> Result<Vec<Hash>, String> {
+        (**self).hashes(indexes)
+    }
+}
+
 struct Reader<'a>(&'a dyn HashSource);
 
 impl tlog_tiles::HashReader for Reader<'_> {
@@ -112,6 +118,112 @@ pub fn inclusion_proof(
     tlog_tiles::prove_record(size, index, &Reader(source))
         .map(|v| v.into_iter().map(|h| h.0).collect())
         .map_err(read_err)
+}
+
+/// Inclusion proofs for many leaves of one tree, the same as [`inclusion_proof`] makes
+/// them: the hashes of the right edge's incomplete subtrees, which are not stored and are
+/// the same for every leaf, are computed once, and each proof reads its stored hashes in one
+/// request.
+pub struct Prover<S> {
+    size: u64,
+    source: S,
+    edge: std::cell::RefCell<Vec<((u64, u64), Hash)>>,
+}
+
+impl<S: HashSource> Prover<S> {
+    /// A prover for the tree of `size` leaves.
+    pub fn new(size: u64, source: S) -> Self {
+        Prover {
+            size,
+            source,
+            edge: Default::default(),
+        }
+    }
+
+    /// The tree size proofs are against.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// The proof that leaf `index` is in the tree, leaf to root.
+    pub fn prove(&self, index: u64) -> Result<Vec<Hash>, TlogError> {
+        if index >= self.size {
+            return Err(TlogError::InvalidInput(format!(
+                "leaf {index} is not in a tree of size {}",
+                self.size
+            )));
+        }
+        // The siblings of the path from the root down to the leaf (RFC 6962 2.1.1).
+        let mut siblings = Vec::with_capacity(64);
+        let (mut lo, mut hi) = (0, self.size);
+        while hi - lo > 1 {
+            let k = split(hi - lo);
+            if index < lo + k {
+                siblings.push((lo + k, hi));
+                hi = lo + k;
+            } else {
+                siblings.push((lo, lo + k));
+                lo += k;
+            }
+        }
+        let stored: Vec<u64> = siblings
+            .iter()
+            .filter_map(|&(lo, hi)| stored_index(lo, hi))
+            .collect();
+        let read = self.source.hashes(&stored).map_err(TlogError::Read)?;
+        if read.len() != stored.len() {
+            return Err(TlogError::Read(format!(
+                "hash source returned {} hashes for {} indexes",
+                read.len(),
+                stored.len()
+            )));
+        }
+        let mut read = read.into_iter();
+        let mut proof = Vec::with_capacity(siblings.len());
+        for &(lo, hi) in &siblings {
+            proof.push(match stored_index(lo, hi) {
+                Some(_) => read.next().expect("one per stored sibling"),
+                None => self.edge_hash(lo, hi)?,
+            });
+        }
+        proof.reverse();
+        Ok(proof)
+    }
+
+    /// The hash of the leaves `[lo, hi)`, an incomplete subtree on the right edge.
+    fn edge_hash(&self, lo: u64, hi: u64) -> Result<Hash, TlogError> {
+        if let Some(i) = stored_index(lo, hi) {
+            let h = self.source.hashes(&[i]).map_err(TlogError::Read)?;
+            return h
+                .first()
+                .copied()
+                .ok_or_else(|| TlogError::Read(format!("stored hash {i} was not read")));
+        }
+        if let Some((_, h)) = self.edge.borrow().iter().find(|(r, _)| *r == (lo, hi)) {
+            return Ok(*h);
+        }
+        let k = split(hi - lo);
+        let h = tlog_tiles::node_hash(
+            tlog_tiles::Hash(self.edge_hash(lo, lo + k)?),
+            tlog_tiles::Hash(self.edge_hash(lo + k, hi)?),
+        )
+        .0;
+        self.edge.borrow_mut().push(((lo, hi), h));
+        Ok(h)
+    }
+}
+
+/// The largest power of two below `n` (n > 1): where RFC 6962 splits a tree of n leaves.
+fn split(n: u64) -> u64 {
+    1 << (63 - (n - 1).leading_zeros())
+}
+
+/// The stored-hash index of the subtree `[lo, hi)` if it is stored: a complete subtree
+/// aligned on its size.
+fn stored_index(lo: u64, hi: u64) -> Option<u64> {
+    let n = hi - lo;
+    (n.is_power_of_two() && lo.is_multiple_of(n))
+        .then(|| tlog_tiles::stored_hash_index(n.trailing_zeros() as u8, lo >> n.trailing_zeros()))
 }
 
 /// Checks an inclusion proof.

@@ -31,6 +31,15 @@ fn leaves(n: usize) -> Vec<Vec<u8>> {
     (0..n).map(|i| format!("leaf {i}").into_bytes()).collect()
 }
 
+/// A log holding `leaves`.
+fn log_of(leaves: &[Vec<u8>]) -> MemoryLog {
+    let mut mem = MemoryLog::default();
+    for leaf in leaves {
+        mem.append(leaf).unwrap();
+    }
+    mem
+}
+
 #[test]
 fn roots_match_the_rfc_definition() {
     let all = leaves(70);
@@ -50,10 +59,7 @@ fn roots_match_the_rfc_definition() {
 #[test]
 fn inclusion_proofs_verify_and_catch_tampering() {
     let all = leaves(37);
-    let mut mem = MemoryLog::default();
-    for leaf in &all {
-        mem.append(leaf).unwrap();
-    }
+    let mem = log_of(&all);
     for size in [1u64, 2, 5, 16, 37] {
         let r = root(size, &mem).unwrap();
         for index in 0..size {
@@ -74,12 +80,27 @@ fn inclusion_proofs_verify_and_catch_tampering() {
 }
 
 #[test]
+fn the_prover_makes_the_same_proofs_for_every_leaf_of_every_size() {
+    let all = leaves(70);
+    let mem = log_of(&all);
+    for size in 1..=70u64 {
+        let prover = Prover::new(size, &mem);
+        // In order and out of order: the edge cache must not depend on which came first.
+        for index in (0..size).chain((0..size).rev()) {
+            assert_eq!(
+                prover.prove(index).unwrap(),
+                inclusion_proof(size, index, &mem).unwrap(),
+                "leaf {index} of {size}"
+            );
+        }
+        assert!(prover.prove(size).is_err());
+    }
+}
+
+#[test]
 fn consistency_proofs_verify_and_catch_rewrites() {
     let all = leaves(33);
-    let mut mem = MemoryLog::default();
-    for leaf in &all {
-        mem.append(leaf).unwrap();
-    }
+    let mem = log_of(&all);
     for old in 1..=33u64 {
         for new in old..=33u64 {
             let proof = consistency_proof(old, new, &mem).unwrap();

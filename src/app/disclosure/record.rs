@@ -18,7 +18,7 @@ use crate::domain::ids::{Digest, ExecutionId};
 
 /// The parts of a stored record a pack needs, each next to its raw JSON.
 pub(super) struct RawRecord<'a> {
-    fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+    fields: Vec<(Cow<'a, str>, Member<'a>)>,
     /// Execution id.
     pub id: ExecutionId,
     /// Status as recorded.
@@ -61,8 +61,17 @@ struct Verdict {
     policy_digest: Digest,
 }
 
+/// A member of the record: raw, or (the lists a pack looks into) a list of raw items.
+enum Member<'a> {
+    Raw(&'a RawValue),
+    List(Vec<&'a RawValue>),
+}
+
+/// The members whose items a pack reads: split into items in the same pass over the JSON.
+const LISTS: [&str; 2] = ["artifacts", "decisions"];
+
 /// A JSON object's members in document order, values unparsed.
-struct Fields<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+struct Fields<'a>(Vec<(Cow<'a, str>, Member<'a>)>);
 
 impl<'de> Deserialize<'de> for Fields<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -75,7 +84,14 @@ impl<'de> Deserialize<'de> for Fields<'de> {
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Fields<'de>, A::Error> {
                 let mut fields = Vec::with_capacity(16);
                 while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-                    fields.push((key, map.next_value::<&'de RawValue>()?));
+                    let value = if LISTS.contains(&&*key) {
+                        Member::List(map.next_value::<Vec<&'de RawValue>>().map_err(|e| {
+                            serde::de::Error::custom(format_args!("field {key}: {e}"))
+                        })?)
+                    } else {
+                        Member::Raw(map.next_value::<&'de RawValue>()?)
+                    };
+                    fields.push((key, value));
                 }
                 Ok(Fields(fields))
             }
@@ -95,14 +111,16 @@ impl<'a> RawRecord<'a> {
         let (mut id, mut status, mut region) = (None, None, None);
         let mut sealed = false;
         let (mut artifacts, mut decisions) = (Vec::new(), Vec::new());
-        for (name, raw) in &fields {
-            match &**name {
-                "id" => id = Some(field::<ExecutionId>(name, raw)?),
-                "status" => status = Some(field::<ExecutionStatus>(name, raw)?),
-                "region" => region = Some(field::<String>(name, raw)?),
-                "receipt" => sealed = field::<Option<ReceiptRef>>(name, raw)?.is_some(),
-                "artifacts" => {
-                    for a in field::<Vec<&RawValue>>(name, raw)? {
+        for (name, member) in &fields {
+            match (&**name, member) {
+                ("id", Member::Raw(raw)) => id = Some(field::<ExecutionId>(name, raw)?),
+                ("status", Member::Raw(raw)) => status = Some(field::<ExecutionStatus>(name, raw)?),
+                ("region", Member::Raw(raw)) => region = Some(field::<String>(name, raw)?),
+                ("receipt", Member::Raw(raw)) => {
+                    sealed = field::<Option<ReceiptRef>>(name, raw)?.is_some();
+                }
+                ("artifacts", Member::List(items)) => {
+                    for a in items {
                         let p: ArtifactPlace = field(name, a)?;
                         artifacts.push(RawArtifact {
                             raw: a,
@@ -112,8 +130,8 @@ impl<'a> RawRecord<'a> {
                         });
                     }
                 }
-                "decisions" => {
-                    for d in field::<Vec<&RawValue>>(name, raw)? {
+                ("decisions", Member::List(items)) => {
+                    for d in items {
                         let v: Verdict = field(name, d)?;
                         decisions.push(RawDecision {
                             raw: d,
@@ -152,9 +170,9 @@ struct Packed<'r, 'a> {
 impl Serialize for Packed<'_, '_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut map = s.serialize_map(Some(self.record.fields.len()))?;
-        for (name, raw) in &self.record.fields {
-            match &**name {
-                "artifacts" => {
+        for (name, member) in &self.record.fields {
+            match (&**name, member) {
+                ("artifacts", _) => {
                     let kept: Vec<&RawValue> = self
                         .record
                         .artifacts
@@ -165,8 +183,9 @@ impl Serialize for Packed<'_, '_> {
                         .collect();
                     map.serialize_entry(name, &kept)?;
                 }
-                "decisions" => map.serialize_entry(name, &[] as &[(); 0])?,
-                _ => map.serialize_entry(name, raw)?,
+                ("decisions", _) => map.serialize_entry(name, &[] as &[(); 0])?,
+                (_, Member::Raw(raw)) => map.serialize_entry(name, raw)?,
+                (_, Member::List(items)) => map.serialize_entry(name, items)?,
             }
         }
         map.end()
@@ -211,6 +230,7 @@ mod tests {
                 "field artifacts",
             ),
             (br#"{"id":"ex_01h0000000000000000000000a","status":"odd","region":"x"}"#, "field status"),
+            (br#"{"id":"ex_01h0000000000000000000000a","decisions":{}}"#, "field decisions"),
         ] {
             let err = RawRecord::parse(json).err().unwrap();
             assert!(err.contains(says), "{err} should say {says}");
