@@ -105,10 +105,14 @@ impl<W: Write> ParallelGz<W> {
     /// Hands the current chunk to the pool, writing finished pieces so that no more than
     /// twice the threads are in flight.
     fn dispatch(&mut self, last: bool) -> io::Result<()> {
-        let (next, out) = self
+        // Both buffers are made on this thread, which frees them: a pool thread that
+        // allocated them may have ended by then, and memory freed into the heap of an ended
+        // thread stays with the process.
+        let (next, mut out) = self
             .spare
             .pop()
             .unwrap_or_else(|| (Vec::with_capacity(CHUNK), Vec::new()));
+        out.reserve(self.chunk.len() / 2 + 64);
         let data = std::mem::replace(&mut self.chunk, next);
         let tail = data.len().saturating_sub(WINDOW);
         let dictionary = std::mem::replace(&mut self.dictionary, data[tail..].to_vec());
@@ -234,7 +238,6 @@ fn compress(level: Compression, job: Job) -> io::Result<Piece> {
         FlushCompress::Sync
     };
     let mut deflated = job.out;
-    deflated.reserve(job.data.len() / 2 + 64);
     let start = z.total_in();
     loop {
         if deflated.len() == deflated.capacity() {
