@@ -565,7 +565,7 @@ impl App {
 
         let cp = ctx.checkpoint;
         let proof = prover.prove(stored.log_index).map_err(corrupt)?;
-        let signer = ctx
+        let hint = ctx
             .hints
             .get(&stored.keyid)
             .ok_or_else(|| corrupt(format!("signing key {} is unknown", stored.keyid)))?;
@@ -580,7 +580,7 @@ impl App {
         let bundle = PackedReceipt {
             media_type: RECEIPT_MEDIA_TYPE,
             dsse_envelope: &stored.envelope,
-            public_key: signer,
+            public_key: hint,
             log_entry: PackedLogEntry {
                 origin: &cp.origin,
                 log_index: stored.log_index,

@@ -140,11 +140,6 @@ impl<S: HashSource> Prover<S> {
         }
     }
 
-    /// The tree size proofs are against.
-    pub fn size(&self) -> u64 {
-        self.size
-    }
-
     /// The proof that leaf `index` is in the tree, leaf to root.
     pub fn prove(&self, index: u64) -> Result<Vec<Hash>, TlogError> {
         if index >= self.size {
