@@ -112,6 +112,12 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
+/// Threads for a large archive's compression, and for the work that feeds it: the
+/// machine's cores, at most four.
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4))
+}
+
 /// The gzip stream under a [`Writer`].
 enum Gz<W: Write> {
     Serial(GzEncoder<W>),

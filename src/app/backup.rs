@@ -248,8 +248,7 @@ pub fn write(
     let manifest_json = serde_json::to_vec_pretty(&manifest)
         .map_err(|e| BackupError::Refused(format!("manifest: {e}")))?;
 
-    let threads = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
-    let mut writer = archive::Writer::parallel(HashingWriter::new(out), 1, threads);
+    let mut writer = archive::Writer::parallel(HashingWriter::new(out), 1, archive::threads());
     writer.add(MANIFEST, &manifest_json)?;
     for (name, path) in &sources {
         let file = File::open(path).map_err(io_at(path))?;

@@ -291,7 +291,7 @@ impl App {
                 ))
             })?,
         };
-        let workers = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(1, 4));
+        let workers = archive::threads();
         let checkpoint = match last_leaf {
             None => None,
             Some(leaf) => {

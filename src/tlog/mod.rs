@@ -161,10 +161,11 @@ impl<S: HashSource> Prover<S> {
                 lo += k;
             }
         }
-        let stored: Vec<u64> = siblings
+        let stored_at: Vec<Option<u64>> = siblings
             .iter()
-            .filter_map(|&(lo, hi)| stored_index(lo, hi))
+            .map(|&(lo, hi)| stored_index(lo, hi))
             .collect();
+        let stored: Vec<u64> = stored_at.iter().flatten().copied().collect();
         let read = self.source.hashes(&stored).map_err(TlogError::Read)?;
         if read.len() != stored.len() {
             return Err(TlogError::Read(format!(
@@ -175,8 +176,8 @@ impl<S: HashSource> Prover<S> {
         }
         let mut read = read.into_iter();
         let mut proof = Vec::with_capacity(siblings.len());
-        for &(lo, hi) in &siblings {
-            proof.push(match stored_index(lo, hi) {
+        for (&(lo, hi), at) in siblings.iter().zip(&stored_at) {
+            proof.push(match at {
                 Some(_) => read.next().expect("one per stored sibling"),
                 None => self.edge_hash(lo, hi)?,
             });
