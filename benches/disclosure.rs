@@ -156,33 +156,42 @@ async fn download(
         })
     };
     let started = Instant::now();
-    let mut resp = client
+    let resp = client
         .get(format!("{url}/api/v1/disclosure?region={region}"))
         .bearer_auth(VIEWER)
+        .header("te", "trailers")
         .send()
         .await
         .unwrap();
     assert_eq!(resp.status(), 200, "{region}");
-    let executions = resp.headers()["x-maestro-pack-executions"]
-        .to_str()
-        .unwrap()
-        .to_owned();
+    // A large pack is sent while it is built, its digest and count in trailers.
+    let mut fields = resp.headers().clone();
+    let mut body = reqwest::Body::from(resp);
     let mut file = std::io::BufWriter::new(std::fs::File::create(out).unwrap());
     let mut hasher = sha2::Sha256::new();
     let mut bytes = 0u64;
-    while let Some(chunk) = resp.chunk().await.unwrap() {
-        hasher.update(&chunk);
-        bytes += chunk.len() as u64;
-        file.write_all(&chunk).unwrap();
+    while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+        match frame.unwrap().into_data() {
+            Ok(chunk) => {
+                hasher.update(&chunk);
+                bytes += chunk.len() as u64;
+                file.write_all(&chunk).unwrap();
+            }
+            Err(frame) => fields.extend(frame.into_trailers().unwrap()),
+        }
     }
     file.flush().unwrap();
     let secs = started.elapsed().as_secs_f64();
+    let sha256 = hex::encode(hasher.finalize());
+    let field = |name: &str| fields[name].to_str().unwrap().to_owned();
+    assert_eq!(field("x-maestro-pack-sha256"), format!("sha256:{sha256}"));
+    let executions = field("x-maestro-pack-executions");
     sampling.store(false, Ordering::Relaxed);
     sampler.join().unwrap();
     Download {
         secs,
         bytes,
-        sha256: hex::encode(hasher.finalize()),
+        sha256,
         executions,
         peak_rss: peak.load(Ordering::Relaxed),
     }

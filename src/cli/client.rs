@@ -103,7 +103,7 @@ impl Client {
         Ok(bytes.to_vec())
     }
 
-    /// GET a file, streamed into `dest`; returns the response headers.
+    /// GET a file, streamed into `dest`; returns the response headers and trailers.
     pub async fn download(
         &self,
         path: &str,
@@ -111,10 +111,12 @@ impl Client {
         dest: &mut impl std::io::Write,
     ) -> anyhow::Result<reqwest::header::HeaderMap> {
         // A large file (a pack, a backup) may take long to build and to send: no total
-        // deadline, only the connect timeout.
-        let mut response = self
+        // deadline, only the connect timeout. Fields the server only knows at the end (a
+        // pack's digest) come as trailers, which it sends only to clients that ask.
+        let response = self
             .request(reqwest::Method::GET, path)
             .query(query)
+            .header(reqwest::header::TE, "trailers")
             .timeout(Duration::from_secs(7 * 24 * 3600))
             .send()
             .await
@@ -129,9 +131,27 @@ impl Client {
             let body = response.bytes().await?;
             return Err(api_error(status, &body));
         }
-        let headers = response.headers().clone();
-        while let Some(chunk) = response.chunk().await? {
-            dest.write_all(&chunk)?;
+        let mut headers = response.headers().clone();
+        let mut body = reqwest::Body::from(response);
+        while let Some(frame) = http_body_util::BodyExt::frame(&mut body).await {
+            let frame = frame.map_err(|e| {
+                fail(
+                    Exit::Unavailable,
+                    format!(
+                        "the download from {} was cut short: {}",
+                        self.base,
+                        root_cause(&e)
+                    ),
+                )
+            })?;
+            match frame.into_data() {
+                Ok(chunk) => dest.write_all(&chunk)?,
+                Err(frame) => {
+                    if let Ok(trailers) = frame.into_trailers() {
+                        headers.extend(trailers);
+                    }
+                }
+            }
         }
         dest.flush()?;
         Ok(headers)

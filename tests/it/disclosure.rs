@@ -1,8 +1,8 @@
 //! Disclosure packs end to end: the tenant and region filter both ways (nothing of another
 //! tenant or region in, everything of this tenant and region in), byte-for-byte determinism
 //! while other tenants and regions keep running, offline verification catching tampering
-//! and untrusted keys, clear refusals, and the CLI against a real server checked again with
-//! public tools only.
+//! and untrusted keys, clear refusals, the CLI against a real server checked again with
+//! public tools only, and a large pack sent while it is built, its digest in trailers.
 
 use std::collections::BTreeSet;
 
@@ -336,6 +336,40 @@ async fn verification_catches_tampering_and_untrusted_keys() {
     t.stop().await;
 }
 
+/// Runs of globex in us-east in the server test: enough for a pack over one chunk.
+const ECHOES: u64 = 160;
+
+/// GETs `url` with `token` over a real connection, asking for trailers if `te`: the
+/// headers, the body and the trailers.
+fn get_streamed(
+    url: &str,
+    token: &str,
+    te: bool,
+) -> (
+    reqwest::header::HeaderMap,
+    Vec<u8>,
+    Option<reqwest::header::HeaderMap>,
+) {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let mut req = reqwest::Client::new().get(url).bearer_auth(token);
+        if te {
+            req = req.header("te", "trailers");
+        }
+        let resp = req.send().await.unwrap();
+        assert_eq!(resp.status(), 200);
+        let headers = resp.headers().clone();
+        let body = http_body_util::BodyExt::collect(reqwest::Body::from(resp))
+            .await
+            .unwrap();
+        let trailers = body.trailers().cloned();
+        (headers, body.to_bytes().to_vec(), trailers)
+    })
+}
+
 #[test]
 fn the_cli_packs_from_a_server_and_public_tools_verify_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -356,6 +390,24 @@ fn the_cli_packs_from_a_server_and_public_tools_verify_it() {
             .unwrap();
         assert_eq!(r.status(), 201);
     }
+    // Another tenant's region with enough runs that its pack no longer fits one chunk.
+    std::thread::scope(|s| {
+        for k in 0..4 {
+            let (c, url, token) = (&c, &url, &tokens.globex_operator);
+            s.spawn(move || {
+                for i in 0..ECHOES / 4 {
+                    let r = c
+                        .post(format!("{url}/api/v1/executions?wait=30s"))
+                        .bearer_auth(token)
+                        .header("content-type", "application/yaml")
+                        .body(echo_manifest(&format!("e{k}-{i}"), "us-east"))
+                        .send()
+                        .unwrap();
+                    assert_eq!(r.status(), 201);
+                }
+            });
+        }
+    });
     let cwd = dir.path();
     let env = [
         ("MAESTRO_URL", url.as_str()),
@@ -378,6 +430,54 @@ fn the_cli_packs_from_a_server_and_public_tools_verify_it() {
     assert_eq!(code, 0, "{out}{err}");
     let info: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(info["executions"], 3);
+
+    // A large pack is sent while it is built: no length, its digest and count as trailers
+    // to a client that asks for them (the CLI does, and checks the digest), the same bytes
+    // without them to one that does not.
+    let globex = [
+        ("MAESTRO_URL", url.as_str()),
+        ("MAESTRO_TOKEN", tokens.globex_operator.as_str()),
+    ];
+    let args = [
+        "--output",
+        "json",
+        "disclosure",
+        "pack",
+        "--region",
+        "us-east",
+    ];
+    let (code, out, err) = cli(&[&args[..], &["--out", "us.tar.gz"]].concat(), &globex, cwd);
+    assert_eq!(code, 0, "{out}{err}");
+    let us: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(us["executions"], ECHOES);
+    let pack = std::fs::read(cwd.join("us.tar.gz")).unwrap();
+    assert!(
+        pack.len() > 256 << 10,
+        "{} bytes: too small to stream",
+        pack.len()
+    );
+    assert_eq!(
+        us["sha256"],
+        maestro::domain::ids::Digest::of(&pack).to_string()
+    );
+    let pack_url = format!("{url}/api/v1/disclosure?region=us-east");
+    let (headers, body, trailers) = get_streamed(&pack_url, &tokens.globex_operator, true);
+    assert!(headers.get("content-length").is_none(), "{headers:?}");
+    assert!(
+        headers.get("x-maestro-pack-sha256").is_none(),
+        "{headers:?}"
+    );
+    assert_eq!(body, pack);
+    let trailers = trailers.expect("trailers to a client that asked for them");
+    assert_eq!(
+        trailers["x-maestro-pack-sha256"],
+        us["sha256"].as_str().unwrap()
+    );
+    assert_eq!(trailers["x-maestro-pack-executions"], ECHOES.to_string());
+    let (_, body, trailers) = get_streamed(&pack_url, &tokens.globex_operator, false);
+    assert_eq!(body, pack);
+    assert!(trailers.is_none(), "{trailers:?}");
+
     let (code, pem, err) = cli(&["keys", "show", "--pem", "--server", &url], &env, cwd);
     assert_eq!(code, 0, "{err}");
     std::fs::write(cwd.join("key.pem"), &pem).unwrap();
