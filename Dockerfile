@@ -34,7 +34,11 @@ COPY policy ./policy
 COPY assets ./assets
 COPY docs ./docs
 COPY config.example.toml ./config.example.toml
-RUN cargo build --release --locked --bin maestro
+# The isal feature (ISA-L's deflate for disclosure packs and backups) builds ISA-L from source.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends nasm autoconf automake libtool make \
+ && rm -rf /var/lib/apt/lists/*
+RUN cargo build --release --locked --features isal --bin maestro
 
 FROM ${RUNTIME_IMAGE}
 ARG RUNTIME_IMAGE

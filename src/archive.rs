@@ -20,6 +20,8 @@ use sha2::{Digest as _, Sha256};
 use crate::domain::ids::Digest;
 
 mod gzip;
+#[cfg(feature = "isal")]
+mod igzip;
 
 /// What went wrong writing or reading an archive.
 #[derive(Debug, thiserror::Error)]
@@ -158,13 +160,14 @@ impl<W: Write> Writer<W> {
     }
 
     /// A writer compressing at `level` on `threads` threads, for large archives (disclosure
-    /// packs, backups): deterministic too, but not the bytes [`Writer::new`] writes.
+    /// packs, backups): deterministic too, but not the bytes [`Writer::new`] writes (and,
+    /// at the fast levels, other bytes when ISA-L is built in).
     pub fn parallel(out: W, level: u32, threads: usize) -> Self {
-        Self::over(Gz::Parallel(gzip::ParallelGz::new(
-            out,
-            Compression::new(level.min(9)),
-            threads,
-        )))
+        Self::parallel_with(out, gzip::Encoder::for_level(level), threads)
+    }
+
+    fn parallel_with(out: W, encoder: gzip::Encoder, threads: usize) -> Self {
+        Self::over(Gz::Parallel(gzip::ParallelGz::new(out, encoder, threads)))
     }
 
     fn over(gz: Gz<W>) -> Self {

@@ -3,7 +3,8 @@
 //! previous chunk's last 32 KiB and ended by a sync flush (the last one by the final block),
 //! and the pieces are written in order as one gzip member, its CRC-32 combined from theirs.
 //! Chunks depend only on the bytes, never on timing or the number of threads, so the output
-//! is as deterministic as a serial encoder's; any gzip reader reads it.
+//! is as deterministic as a serial encoder's; any gzip reader reads it. The chunks' encoder
+//! is zlib-rs, or ISA-L's igzip when built in (`igzip.rs`, the `isal` feature).
 
 use std::collections::VecDeque;
 use std::io::{self, Write};
@@ -19,6 +20,51 @@ pub(super) const CHUNK: usize = 4 << 20;
 pub(super) const CHUNK: usize = 256 << 10;
 /// Deflate's window: how much of the previous chunk primes the next.
 const WINDOW: usize = 32 << 10;
+
+/// The deflate encoder of the chunks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoder {
+    /// zlib-rs at a zlib level (0–9).
+    Zlib(Compression),
+    /// ISA-L's igzip at one of its levels (0–3).
+    #[cfg(feature = "isal")]
+    Isal(u32),
+}
+
+impl Encoder {
+    /// The encoder for a zlib `level`: igzip's level 1 for the fast levels 1–3 when it is
+    /// built in (faster than zlib-rs's level 1, and smaller), else zlib-rs at that level.
+    pub fn for_level(level: u32) -> Self {
+        #[cfg(feature = "isal")]
+        if (1..=3).contains(&level) {
+            return Encoder::Isal(1);
+        }
+        Encoder::Zlib(Compression::new(level.min(9)))
+    }
+
+    /// Every encoder this build has for a zlib `level` (for tests of each).
+    #[cfg(test)]
+    pub fn all_for_level(level: u32) -> Vec<Self> {
+        let mut all = vec![Encoder::Zlib(Compression::new(level.min(9)))];
+        if Self::for_level(level) != all[0] {
+            all.push(Self::for_level(level));
+        }
+        all
+    }
+
+    /// The gzip header's extra flags: 4 for the fastest levels, 2 for the best.
+    fn extra_flags(self) -> u8 {
+        match self {
+            Encoder::Zlib(c) => match c.level() {
+                0..=1 => 4,
+                9.. => 2,
+                _ => 0,
+            },
+            #[cfg(feature = "isal")]
+            Encoder::Isal(_) => 4,
+        }
+    }
+}
 
 /// One chunk to compress, and an empty buffer for the result.
 struct Job {
@@ -40,7 +86,7 @@ struct Piece {
 pub struct ParallelGz<W: Write> {
     /// Taken by `finish`.
     out: Option<W>,
-    level: Compression,
+    encoder: Encoder,
     threads: usize,
     chunk: Vec<u8>,
     dictionary: Vec<u8>,
@@ -55,11 +101,11 @@ pub struct ParallelGz<W: Write> {
 }
 
 impl<W: Write> ParallelGz<W> {
-    /// A writer compressing at `level` on `threads` threads (at least one).
-    pub fn new(out: W, level: Compression, threads: usize) -> Self {
+    /// A writer compressing with `encoder` on `threads` threads (at least one).
+    pub fn new(out: W, encoder: Encoder, threads: usize) -> Self {
         ParallelGz {
             out: Some(out),
-            level,
+            encoder,
             threads: threads.max(1),
             chunk: Vec::with_capacity(CHUNK),
             dictionary: Vec::new(),
@@ -75,11 +121,7 @@ impl<W: Write> ParallelGz<W> {
     /// The gzip header: no file name, no time, "unknown" operating system, and the extra
     /// flag a serial encoder sets for the level.
     fn header(&self) -> [u8; 10] {
-        let xfl = match self.level.level() {
-            0..=1 => 4,
-            9.. => 2,
-            _ => 0,
-        };
+        let xfl = self.encoder.extra_flags();
         [0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 255]
     }
 
@@ -89,12 +131,12 @@ impl<W: Write> ParallelGz<W> {
         }
         let (tx, rx) = crossbeam_channel::bounded::<Job>(self.threads * 2);
         for _ in 0..self.threads {
-            let (rx, level) = (rx.clone(), self.level);
+            let (rx, encoder) = (rx.clone(), self.encoder);
             self.pool.push(std::thread::spawn(move || {
                 for job in rx {
                     let reply = job.reply.clone();
                     // The writer may be gone (an error elsewhere); nothing to do then.
-                    let _ = reply.send(compress(level, job));
+                    let _ = reply.send(compress(encoder, job));
                 }
             }));
         }
@@ -126,7 +168,7 @@ impl<W: Write> ParallelGz<W> {
         };
         if last && self.jobs.is_none() {
             // Small enough for one chunk: no threads.
-            let piece = compress(self.level, job);
+            let piece = compress(self.encoder, job);
             self.write_piece(piece)?;
             return Ok(());
         }
@@ -224,36 +266,16 @@ impl<W: Write> Drop for ParallelGz<W> {
 }
 
 /// Compresses one chunk as raw deflate, ended by a sync flush or, for the last, the final
-/// block. A new compressor each time: a reset one may keep state that would make the
-/// output depend on which thread compressed what before.
-fn compress(level: Compression, job: Job) -> io::Result<Piece> {
-    let z = &mut Compress::new(level, false);
-    if !job.dictionary.is_empty() {
-        z.set_dictionary(&job.dictionary)
-            .map_err(io::Error::other)?;
-    }
-    let flush = if job.last {
-        FlushCompress::Finish
-    } else {
-        FlushCompress::Sync
-    };
+/// block.
+fn compress(encoder: Encoder, job: Job) -> io::Result<Piece> {
     let mut deflated = job.out;
-    let start = z.total_in();
-    loop {
-        if deflated.len() == deflated.capacity() {
-            deflated.reserve(deflated.capacity().max(4096));
+    match encoder {
+        Encoder::Zlib(level) => {
+            deflate_zlib(level, &job.data, &job.dictionary, job.last, &mut deflated)?;
         }
-        let consumed = (z.total_in() - start) as usize;
-        let status = z
-            .compress_vec(&job.data[consumed..], &mut deflated, flush)
-            .map_err(io::Error::other)?;
-        // A flush is complete when all input is in and the output was not filled.
-        let flushed = (z.total_in() - start) as usize == job.data.len()
-            && deflated.len() < deflated.capacity();
-        match status {
-            Status::StreamEnd => break,
-            _ if flushed && !job.last => break,
-            _ => {}
+        #[cfg(feature = "isal")]
+        Encoder::Isal(level) => {
+            super::igzip::deflate(level, &job.data, &job.dictionary, job.last, &mut deflated)?;
         }
     }
     let mut crc = Crc::new();
@@ -263,4 +285,42 @@ fn compress(level: Compression, job: Job) -> io::Result<Piece> {
         crc,
         data: job.data,
     })
+}
+
+/// [`compress`] with zlib-rs. A new compressor each time: a reset one may keep state that
+/// would make the output depend on which thread compressed what before.
+fn deflate_zlib(
+    level: Compression,
+    data: &[u8],
+    dictionary: &[u8],
+    last: bool,
+    deflated: &mut Vec<u8>,
+) -> io::Result<()> {
+    let z = &mut Compress::new(level, false);
+    if !dictionary.is_empty() {
+        z.set_dictionary(dictionary).map_err(io::Error::other)?;
+    }
+    let flush = if last {
+        FlushCompress::Finish
+    } else {
+        FlushCompress::Sync
+    };
+    let start = z.total_in();
+    loop {
+        if deflated.len() == deflated.capacity() {
+            deflated.reserve(deflated.capacity().max(4096));
+        }
+        let consumed = (z.total_in() - start) as usize;
+        let status = z
+            .compress_vec(&data[consumed..], deflated, flush)
+            .map_err(io::Error::other)?;
+        // A flush is complete when all input is in and the output was not filled.
+        let flushed =
+            (z.total_in() - start) as usize == data.len() && deflated.len() < deflated.capacity();
+        match status {
+            Status::StreamEnd => return Ok(()),
+            _ if flushed && !last => return Ok(()),
+            _ => {}
+        }
+    }
 }

@@ -239,8 +239,8 @@ fn many_files(seed: u64) -> Vec<(String, Vec<u8>)> {
     files
 }
 
-fn pack_parallel(files: &[(String, Vec<u8>)], threads: usize) -> Vec<u8> {
-    let mut w = Writer::parallel(Vec::new(), 1, threads);
+fn pack_with(files: &[(String, Vec<u8>)], threads: usize, encoder: gzip::Encoder) -> Vec<u8> {
+    let mut w = Writer::parallel_with(Vec::new(), encoder, threads);
     for (p, d) in files {
         w.add(p, d).unwrap();
     }
@@ -249,12 +249,53 @@ fn pack_parallel(files: &[(String, Vec<u8>)], threads: usize) -> Vec<u8> {
 
 #[test]
 fn parallel_gzip_is_deterministic_and_reads_back_everywhere() {
+    let encoders = gzip::Encoder::all_for_level(1);
+    assert_eq!(encoders.len(), if cfg!(feature = "isal") { 2 } else { 1 });
+    for encoder in encoders {
+        parallel_gzip_with(encoder);
+    }
+}
+
+/// Chunks a compressor cannot shrink (its output outgrows the buffer it was given) and chunks
+/// of one repeated byte (it shrinks them a thousandfold) read back too.
+#[test]
+fn parallel_gzip_reads_back_incompressible_and_uniform_chunks() {
+    let mut x = 7u64;
+    let noise: Vec<u8> = (0..3 * gzip::CHUNK + 99)
+        .map(|_| {
+            x = x
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (x >> 56) as u8
+        })
+        .collect();
+    let files = vec![
+        ("a/noise".to_owned(), noise),
+        ("b/zeros".to_owned(), vec![0u8; 2 * gzip::CHUNK + 1]),
+    ];
+    for encoder in gzip::Encoder::all_for_level(1) {
+        for threads in [1, 3] {
+            let packed = pack_with(&files, threads, encoder);
+            assert_eq!(
+                read_all(&packed, &Limits::LARGE).unwrap(),
+                files,
+                "{encoder:?}"
+            );
+        }
+    }
+}
+
+fn parallel_gzip_with(encoder: gzip::Encoder) {
     let files = many_files(42);
-    let one = pack_parallel(&files, 1);
+    let one = pack_with(&files, 1, encoder);
     let total: usize = files.iter().map(|(_, d)| d.len() + 1024).sum();
     assert!(total > 8 * gzip::CHUNK, "several chunks: {total} bytes");
     for threads in [2, 3, 8] {
-        assert_eq!(one, pack_parallel(&files, threads), "{threads} threads");
+        assert_eq!(
+            one,
+            pack_with(&files, threads, encoder),
+            "{encoder:?}, {threads} threads"
+        );
     }
     assert_eq!(&one[..4], &[0x1f, 0x8b, 8, 0]);
     assert_eq!((&one[4..8], one[9]), (&[0u8; 4][..], 255));
@@ -278,9 +319,9 @@ fn parallel_gzip_is_deterministic_and_reads_back_everywhere() {
     gzip.stdin.take().unwrap().write_all(&one).unwrap();
     assert!(gzip.wait().unwrap().success());
     // Different bytes give a different archive; an empty archive is still valid.
-    assert_ne!(one, pack_parallel(&many_files(43), 2));
+    assert_ne!(one, pack_with(&many_files(43), 2, encoder));
     assert!(
-        read_all(&pack_parallel(&[], 2), &Limits::SMALL)
+        read_all(&pack_with(&[], 2, encoder), &Limits::SMALL)
             .unwrap()
             .is_empty()
     );

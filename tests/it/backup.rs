@@ -257,6 +257,19 @@ fn a_backup_taken_while_serving_restores_verified_and_serves_the_same_data() {
     // Its first start recovers what the backup caught queued or running (each such
     // execution ends with a receipt, which extends the log).
     let (server, url) = serve(cwd, "restored");
+    // Recovered executions run on after the server answers: wait until none is left.
+    for _ in 0..300 {
+        let list = get(&url, &acme, "/api/v1/executions?limit=1000");
+        let active = list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["status"] == "queued" || e["status"] == "running");
+        if !active {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
     let log = get(&url, &admin, "/api/v1/log");
     let restored_size = log["checkpoint"]["size"].as_u64().unwrap();
     assert!(

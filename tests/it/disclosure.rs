@@ -337,7 +337,7 @@ async fn verification_catches_tampering_and_untrusted_keys() {
 }
 
 /// Runs of globex in us-east in the server test: enough for a pack over one chunk.
-const ECHOES: u64 = 160;
+const ECHOES: u64 = 240;
 
 /// GETs `url` with `token` over a real connection, asking for trailers if `te`: the
 /// headers, the body and the trailers.
