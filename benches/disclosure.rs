@@ -6,7 +6,8 @@
 //! size shows as the same peak for both once the store's cache is warm. Checks that the same request gives the same bytes,
 //! and times the offline verification of the big pack.
 //!
-//! `cargo bench --bench disclosure -- [--executions N] [--data-dir DIR] [--only seed]`
+//! `cargo bench --bench disclosure --features isal -- [--executions N] [--data-dir DIR] [--only seed]`
+//! (without `--features isal`, the server's packs are deflated by zlib-rs).
 
 use std::io::Write as _;
 use std::sync::Arc;

@@ -285,6 +285,25 @@ fn parallel_gzip_reads_back_incompressible_and_uniform_chunks() {
     }
 }
 
+/// A stream that ends on a chunk boundary ends with an empty last chunk, and an empty stream
+/// is only that: both are still one valid gzip member.
+#[test]
+fn parallel_gzip_ends_on_a_chunk_boundary_and_when_empty() {
+    for encoder in gzip::Encoder::all_for_level(1) {
+        for len in [0, gzip::CHUNK, 2 * gzip::CHUNK] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            let mut gz = gzip::ParallelGz::new(Vec::new(), encoder, 2);
+            gz.write_all(&data).unwrap();
+            let packed = gz.finish().unwrap();
+            let mut back = Vec::new();
+            flate2::read::GzDecoder::new(&packed[..])
+                .read_to_end(&mut back)
+                .unwrap();
+            assert!(back == data, "{encoder:?}, {len} bytes");
+        }
+    }
+}
+
 fn parallel_gzip_with(encoder: gzip::Encoder) {
     let files = many_files(42);
     let one = pack_with(&files, 1, encoder);
