@@ -559,3 +559,59 @@ fn the_cli_packs_from_a_server_and_public_tools_verify_it() {
         assert!(String::from_utf8_lossy(&out.stdout).contains("PASS"));
     }
 }
+
+/// A one-request HTTP server on a free loopback port answering `response` (raw HTTP/1.1);
+/// returns its URL and the request it read.
+fn answer_once(response: &'static [u8]) -> (String, std::thread::JoinHandle<String>) {
+    use std::io::{Read as _, Write as _};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let handle = std::thread::spawn(move || {
+        let (mut conn, _) = listener.accept().unwrap();
+        let mut request = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !request.ends_with(b"\r\n\r\n") {
+            let n = conn.read(&mut buf).unwrap();
+            assert!(n > 0, "the client closed before its request ended");
+            request.extend_from_slice(&buf[..n]);
+        }
+        conn.write_all(response).unwrap();
+        String::from_utf8_lossy(&request).into_owned()
+    });
+    (url, handle)
+}
+
+/// The CLI keeps no pack whose bytes do not match the digest the server announced, nor one
+/// whose transfer was cut short: it fails, says why, and leaves no file behind.
+#[test]
+fn the_cli_keeps_no_pack_that_does_not_match_its_announced_digest_or_was_cut_short() {
+    let wrong_digest: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\n\
+transfer-encoding: chunked\r\ntrailer: x-maestro-pack-sha256, x-maestro-pack-executions\r\n\r\n\
+5\r\nhello\r\n0\r\nx-maestro-pack-sha256: sha256:0000000000000000000000000000000000000000000000000000000000000000\r\n\
+x-maestro-pack-executions: 1\r\n\r\n";
+    let cut_short: &[u8] = b"HTTP/1.1 200 OK\r\ncontent-type: application/gzip\r\n\
+transfer-encoding: chunked\r\n\r\n5\r\nhello\r\n";
+    for (response, code, says) in [
+        (wrong_digest, 1, "the server announced sha256:0000"),
+        (cut_short, 8, "cut short"),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (url, server) = answer_once(response);
+        let env = [("MAESTRO_URL", url.as_str()), ("MAESTRO_TOKEN", "mct_x")];
+        let args = [
+            "disclosure",
+            "pack",
+            "--region",
+            "eu-west",
+            "--out",
+            "p.tar.gz",
+        ];
+        let (got, out, err) = cli(&args, &env, dir.path());
+        let request = server.join().unwrap().to_ascii_lowercase();
+        assert!(request.contains("te: trailers"), "{request}");
+        assert_eq!(got, code, "{out}{err}");
+        assert!(err.contains(says), "{err} should say {says}");
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
+}
