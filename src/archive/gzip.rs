@@ -26,9 +26,9 @@ const WINDOW: usize = 32 << 10;
 pub enum Encoder {
     /// zlib-rs at a zlib level (0–9).
     Zlib(Compression),
-    /// ISA-L's igzip at one of its levels (0–3).
+    /// ISA-L's igzip at its level 1.
     #[cfg(feature = "isal")]
-    Isal(u32),
+    Isal,
 }
 
 impl Encoder {
@@ -37,7 +37,7 @@ impl Encoder {
     pub fn for_level(level: u32) -> Self {
         #[cfg(feature = "isal")]
         if (1..=3).contains(&level) {
-            return Encoder::Isal(1);
+            return Encoder::Isal;
         }
         Encoder::Zlib(Compression::new(level.min(9)))
     }
@@ -61,7 +61,7 @@ impl Encoder {
                 _ => 0,
             },
             #[cfg(feature = "isal")]
-            Encoder::Isal(_) => 4,
+            Encoder::Isal => 4,
         }
     }
 }
@@ -274,8 +274,8 @@ fn compress(encoder: Encoder, job: Job) -> io::Result<Piece> {
             deflate_zlib(level, &job.data, &job.dictionary, job.last, &mut deflated)?;
         }
         #[cfg(feature = "isal")]
-        Encoder::Isal(level) => {
-            super::igzip::deflate(level, &job.data, &job.dictionary, job.last, &mut deflated)?;
+        Encoder::Isal => {
+            super::igzip::deflate(&job.data, &job.dictionary, job.last, &mut deflated)?;
         }
     }
     let mut crc = Crc::new();

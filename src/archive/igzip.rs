@@ -7,23 +7,9 @@ use std::io;
 
 use isal_sys::igzip_lib as isal;
 
-/// The highest level igzip has.
-pub(super) const MAX_LEVEL: u32 = 3;
-
-/// Working memory each level needs beside the stream (ISA-L's "default" sizes).
-fn level_buffer(level: u32) -> usize {
-    (match level {
-        0 => isal::ISAL_DEF_LVL0_DEFAULT,
-        1 => isal::ISAL_DEF_LVL1_DEFAULT,
-        2 => isal::ISAL_DEF_LVL2_DEFAULT,
-        _ => isal::ISAL_DEF_LVL3_DEFAULT,
-    }) as usize
-}
-
-/// Compresses `data` as raw deflate at `level` (0–3), primed with `dictionary` (its last
+/// Compresses `data` as raw deflate at igzip's level 1, primed with `dictionary` (its last
 /// 32 KiB count), appending to `out`: ended by a sync flush, or by the final block if `last`.
 pub(super) fn deflate(
-    level: u32,
     data: &[u8],
     dictionary: &[u8],
     last: bool,
@@ -31,8 +17,8 @@ pub(super) fn deflate(
 ) -> io::Result<()> {
     let fail = |what: &str, code: i32| io::Error::other(format!("igzip {what} failed ({code})"));
     let too_big = || io::Error::other("a gzip chunk over 4 GiB");
-    let level = level.min(MAX_LEVEL);
-    let mut level_buf = vec![0u8; level_buffer(level)];
+    // Level 1's working memory beside the stream (ISA-L's default size for it).
+    let mut level_buf = vec![0u8; isal::ISAL_DEF_LVL1_DEFAULT as usize];
     let mut dictionary = dictionary.to_vec();
     // SAFETY: an all-zero `isal_zstream` is a valid value of the plain C struct, which
     // `isal_deflate_init` then initializes. Every pointer handed to the library points into
@@ -43,7 +29,7 @@ pub(super) fn deflate(
         s.as_mut_ptr().write_bytes(0, 1);
         let mut s = s.assume_init();
         isal::isal_deflate_init(&mut *s);
-        s.level = level;
+        s.level = 1;
         s.level_buf = level_buf.as_mut_ptr();
         s.level_buf_size = u32::try_from(level_buf.len()).map_err(|_| too_big())?;
         s.gzip_flag = isal::IGZIP_DEFLATE as u16;
